@@ -1,0 +1,144 @@
+//! Checking credentials: a username with a password or an API token, or a refresh token.
+
+use super::{
+    password,
+    rules::{Principal, Role},
+};
+use crate::db::{self, Db, users::UserRow};
+
+/// Prefix of API tokens, so they are told apart from passwords without a lookup.
+pub const API_TOKEN_PREFIX: &str = "berth_pat_";
+/// Prefix of refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "berth_rt_";
+
+/// An authenticated user and what their credential allows.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: UserRow,
+    pub role: Role,
+    pub read_only: bool,
+    /// The API token used, if any (a refresh token minted from it inherits its limits).
+    pub api_token_id: Option<String>,
+}
+
+impl Authenticated {
+    pub fn principal(&self) -> Principal {
+        Principal {
+            role: self.role,
+            read_only: self.read_only,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("invalid credentials")]
+    Invalid,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CredentialError {
+    fn from(e: sqlx::Error) -> Self {
+        CredentialError::Internal(e.into())
+    }
+}
+
+fn active_with_role(user: UserRow) -> Result<(UserRow, Role), CredentialError> {
+    match Role::parse(&user.role) {
+        Some(role) if user.active => Ok((user, role)),
+        _ => Err(CredentialError::Invalid),
+    }
+}
+
+/// Checks `username` with a password or an API token.
+pub async fn authenticate(
+    db: &Db,
+    username: &str,
+    secret: &str,
+) -> Result<Authenticated, CredentialError> {
+    if secret.starts_with(API_TOKEN_PREFIX) {
+        let token = db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?;
+        let token = token.ok_or(CredentialError::Invalid)?;
+        let user = db::users::by_id(db, token.user_id)
+            .await?
+            .ok_or(CredentialError::Invalid)?;
+        if user.username != username {
+            return Err(CredentialError::Invalid);
+        }
+        return from_api_token(db, user, &token.id).await;
+    }
+    let Some(user) = db::users::by_name(db, username).await? else {
+        password::burn_time(secret.to_owned()).await;
+        return Err(CredentialError::Invalid);
+    };
+    if !password::verify(secret.to_owned(), user.password_hash.clone()).await {
+        return Err(CredentialError::Invalid);
+    }
+    let (user, role) = active_with_role(user)?;
+    Ok(Authenticated {
+        user,
+        role,
+        read_only: false,
+        api_token_id: None,
+    })
+}
+
+async fn from_api_token(
+    db: &Db,
+    user: UserRow,
+    token_id: &str,
+) -> Result<Authenticated, CredentialError> {
+    let token = db::users::api_token_by_id(db, token_id)
+        .await?
+        .ok_or(CredentialError::Invalid)?;
+    if token.revoked || token.expires_at.is_some_and(|e| e <= db::now()) {
+        return Err(CredentialError::Invalid);
+    }
+    let (user, role) = active_with_role(user)?;
+    Ok(Authenticated {
+        user,
+        role,
+        read_only: token.read_only,
+        api_token_id: Some(token.id),
+    })
+}
+
+/// Checks a refresh token; it dies with a password change, deactivation, or its API token.
+pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated, CredentialError> {
+    let (user_id, api_token_id, created_at) =
+        db::users::refresh_token(db, &password::secret_hash(refresh))
+            .await?
+            .ok_or(CredentialError::Invalid)?;
+    let user = db::users::by_id(db, user_id)
+        .await?
+        .ok_or(CredentialError::Invalid)?;
+    if created_at < user.password_changed_at {
+        return Err(CredentialError::Invalid);
+    }
+    match api_token_id {
+        Some(id) => from_api_token(db, user, &id).await,
+        None => {
+            let (user, role) = active_with_role(user)?;
+            Ok(Authenticated {
+                user,
+                role,
+                read_only: false,
+                api_token_id: None,
+            })
+        }
+    }
+}
+
+/// Mints a refresh token bound to this credential.
+pub async fn mint_refresh_token(db: &Db, who: &Authenticated) -> Result<String, CredentialError> {
+    let secret = password::random_secret(REFRESH_TOKEN_PREFIX);
+    db::users::insert_refresh_token(
+        db,
+        &password::secret_hash(&secret),
+        who.user.id,
+        who.api_token_id.as_deref(),
+    )
+    .await?;
+    Ok(secret)
+}

@@ -1,0 +1,168 @@
+//! The token endpoints: `GET /token` (Docker token auth), `POST /token` (OAuth2 form, as
+//! containerd and docker's refresh flow use), and `GET /token/jwks.json`.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+use super::{
+    credentials::{self, Authenticated, CredentialError},
+    scope,
+    token::rfc3339,
+};
+use crate::{
+    oci::error::OciError,
+    server::{App, AppState},
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/token", get(get_token).post(post_token))
+        .route("/token/jwks.json", get(jwks))
+}
+
+fn fail(e: CredentialError) -> OciError {
+    match e {
+        CredentialError::Invalid => OciError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "invalid username or password",
+        ),
+        CredentialError::Internal(e) => internal(e),
+    }
+}
+
+fn internal(e: anyhow::Error) -> OciError {
+    tracing::error!(error = format!("{e:#}"), "token service error");
+    OciError::internal()
+}
+
+/// `(username, secret)` from a Basic `Authorization` header.
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(b64.trim()).ok()?).ok()?;
+    let (u, p) = decoded.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+impl App {
+    fn check_anonymous(&self, who: &Option<Authenticated>) -> Result<(), OciError> {
+        if who.is_none() && self.config.auth.private_registry {
+            return Err(OciError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication required",
+            ));
+        }
+        Ok(())
+    }
+}
+
+async fn get_token(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, OciError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let who = match basic(&headers) {
+        Some((u, p)) => Some(
+            credentials::authenticate(&app.registry.db, &u, &p)
+                .await
+                .map_err(fail)?,
+        ),
+        None => None,
+    };
+    app.check_anonymous(&who)?;
+    let scopes = scope::parse_all(
+        pairs
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str()),
+    );
+    let issued = app
+        .issue_token(who.as_ref(), &scopes)
+        .await
+        .map_err(internal)?;
+    let mut body = serde_json::json!({
+        "token": issued.token,
+        "access_token": issued.token,
+        "expires_in": app.config.auth.token_ttl_secs,
+        "issued_at": rfc3339(issued.claims.iat),
+    });
+    if let (Some(w), Some("true")) = (&who, param("offline_token")) {
+        body["refresh_token"] = credentials::mint_refresh_token(&app.registry.db, w)
+            .await
+            .map_err(fail)?
+            .into();
+    }
+    Ok(Json(body).into_response())
+}
+
+async fn post_token(State(app): State<AppState>, body: Bytes) -> Result<Response, OciError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let bad = |m: &str| OciError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", m);
+    let db = &app.registry.db;
+    let (who, refresh) = match param("grant_type") {
+        Some("password") => {
+            let (Some(u), Some(p)) = (param("username"), param("password")) else {
+                return Err(bad("username and password are required"));
+            };
+            let who = credentials::authenticate(db, u, p).await.map_err(fail)?;
+            let refresh = if param("access_type") == Some("offline") {
+                Some(
+                    credentials::mint_refresh_token(db, &who)
+                        .await
+                        .map_err(fail)?,
+                )
+            } else {
+                None
+            };
+            (who, refresh)
+        }
+        Some("refresh_token") => {
+            let rt = param("refresh_token").ok_or_else(|| bad("refresh_token is required"))?;
+            // Refresh tokens are not rotated: hand back the same one.
+            (
+                credentials::from_refresh_token(db, rt)
+                    .await
+                    .map_err(fail)?,
+                Some(rt.to_owned()),
+            )
+        }
+        _ => return Err(bad("grant_type must be password or refresh_token")),
+    };
+    let scope_param = param("scope").unwrap_or("");
+    let issued = app
+        .issue_token(Some(&who), &scope::parse_all([scope_param]))
+        .await
+        .map_err(internal)?;
+    let mut out = serde_json::json!({
+        "access_token": issued.token,
+        "token": issued.token,
+        "scope": scope_param,
+        "expires_in": app.config.auth.token_ttl_secs,
+        "issued_at": rfc3339(issued.claims.iat),
+    });
+    if let Some(r) = refresh {
+        out["refresh_token"] = r.into();
+    }
+    Ok(Json(out).into_response())
+}
+
+async fn jwks(State(app): State<AppState>) -> Json<serde_json::Value> {
+    Json(app.keys.jwks())
+}

@@ -1,0 +1,13 @@
+//! Authentication and authorization: the token service (`/token`), JWT signing and
+//! verification, the permission rules, and credential checks.
+
+pub mod credentials;
+mod http;
+pub mod jwt;
+pub mod password;
+pub mod rules;
+pub mod scope;
+pub mod token;
+pub mod users;
+
+pub use http::routes;

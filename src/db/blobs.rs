@@ -1,0 +1,67 @@
+//! Blob rows and their links to repositories.
+
+use super::{Db, DbError, Tx, now};
+
+/// Size of the blob if it is linked in the repository.
+pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
+    sqlx::query_scalar(
+        "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repo_id = $1 AND rb.digest = $2",
+    )
+    .bind(repo_id)
+    .bind(digest)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// Size of the blob if it is stored at all.
+pub async fn size(db: &Db, digest: &str) -> Result<Option<i64>, DbError> {
+    sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+        .bind(digest)
+        .fetch_optional(&db.pool)
+        .await
+}
+
+/// Records a verified blob (first row wins) and links it into the repository.
+pub async fn insert_and_link(
+    db: &Db,
+    digest: &str,
+    size: i64,
+    repo_id: i64,
+) -> Result<(), DbError> {
+    let mut tx: Tx = db.begin().await?;
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        .bind(digest)
+        .bind(size)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+    link_in(&mut tx, digest, repo_id).await?;
+    tx.commit().await
+}
+
+async fn link_in(tx: &mut Tx<'_>, digest: &str, repo_id: i64) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(repo_id)
+        .bind(digest)
+        .bind(now())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Links an already stored blob into a repository (cross-repository mount).
+pub async fn link(db: &Db, digest: &str, repo_id: i64) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    link_in(&mut tx, digest, repo_id).await?;
+    tx.commit().await
+}
+
+/// Removes the blob's link from the repository; true if it was linked.
+pub async fn unlink(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
+        .bind(repo_id)
+        .bind(digest)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}

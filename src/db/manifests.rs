@@ -1,0 +1,168 @@
+//! Manifests (stored byte-exact), what they reference, and tags.
+
+use super::{Db, DbError, now};
+
+#[derive(Clone, Debug)]
+pub struct ManifestRow {
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+/// A manifest to store, with what it references and the tags to point at it.
+pub struct NewManifest<'a> {
+    pub repo_id: i64,
+    pub digest: &'a str,
+    pub media_type: &'a str,
+    pub content: &'a [u8],
+    pub artifact_type: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub annotations: Option<&'a str>,
+    pub children: &'a [String],
+    pub tags: &'a [String],
+}
+
+pub async fn get(db: &Db, repo_id: i64, digest: &str) -> Result<Option<ManifestRow>, DbError> {
+    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT digest, media_type, content FROM manifests WHERE repo_id = $1 AND digest = $2",
+    )
+    .bind(repo_id)
+    .bind(digest)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(digest, media_type, content)| ManifestRow {
+        digest,
+        media_type,
+        content,
+    }))
+}
+
+pub async fn get_by_tag(db: &Db, repo_id: i64, tag: &str) -> Result<Option<ManifestRow>, DbError> {
+    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT m.digest, m.media_type, m.content FROM tags t \
+         JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE t.repo_id = $1 AND t.name = $2",
+    )
+    .bind(repo_id)
+    .bind(tag)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(digest, media_type, content)| ManifestRow {
+        digest,
+        media_type,
+        content,
+    }))
+}
+
+pub async fn exists(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repo_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(digest)
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(n > 0)
+}
+
+/// Stores the manifest, its references and tags in one transaction. Storing the same
+/// digest twice keeps the first copy (the bytes are identical by construction).
+pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<(), DbError> {
+    let t = now();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO manifests (repo_id, digest, media_type, content, size, artifact_type, subject, annotations, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING",
+    )
+    .bind(m.repo_id)
+    .bind(m.digest)
+    .bind(m.media_type)
+    .bind(m.content)
+    .bind(m.content.len() as i64)
+    .bind(m.artifact_type)
+    .bind(m.subject)
+    .bind(m.annotations)
+    .bind(t)
+    .execute(&mut *tx)
+    .await?;
+    for child in m.children {
+        sqlx::query(
+            "INSERT INTO manifest_refs (repo_id, manifest_digest, child_digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(m.repo_id)
+        .bind(m.digest)
+        .bind(child)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for tag in m.tags {
+        sqlx::query(
+            "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+        )
+        .bind(m.repo_id)
+        .bind(tag)
+        .bind(m.digest)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Deletes a manifest and (by cascade) its tags and references.
+pub async fn delete(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND digest = $2")
+        .bind(repo_id)
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2")
+        .bind(repo_id)
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?;
+    let r = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
+        .bind(repo_id)
+        .bind(digest)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub async fn delete_tag(db: &Db, repo_id: i64, tag: &str) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND name = $2")
+        .bind(repo_id)
+        .bind(tag)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Tags after `last` in byte order, at most `n`.
+pub async fn tags(db: &Db, repo_id: i64, last: &str, n: i64) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+    )
+    .bind(repo_id)
+    .bind(last)
+    .bind(n)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// `(digest, media_type, size, artifact_type, annotations JSON)` of manifests whose subject is `subject`.
+pub async fn referrers(
+    db: &Db,
+    repo_id: i64,
+    subject: &str,
+) -> Result<Vec<(String, String, i64, Option<String>, Option<String>)>, DbError> {
+    sqlx::query_as(
+        "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
+         WHERE repo_id = $1 AND subject = $2 ORDER BY digest",
+    )
+    .bind(repo_id)
+    .bind(subject)
+    .fetch_all(&db.pool)
+    .await
+}

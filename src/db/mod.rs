@@ -1,0 +1,74 @@
+//! Metadata in SQL through sqlx's `Any` driver: SQLite by default, PostgreSQL later from
+//! the same queries (portable SQL, `$n` placeholders, integers for booleans and times).
+//! Each submodule owns the SQL for its tables; lookups return `Option` and the domain
+//! decides which spec error an absence is.
+
+pub mod blobs;
+pub mod collections;
+pub mod keys;
+pub mod manifests;
+pub mod repos;
+pub mod uploads;
+pub mod users;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    AnyPool,
+    any::{AnyConnectOptions, AnyPoolOptions},
+};
+
+pub type DbError = sqlx::Error;
+pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Handle on the metadata database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+impl Db {
+    /// Connects (creating a SQLite file if needed); does not migrate.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        if url.starts_with("postgres") {
+            anyhow::bail!("PostgreSQL is not supported yet; use sqlite://");
+        }
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        Ok(Db { pool })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        SQLITE_MIGRATIONS.run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx<'static>, DbError> {
+        self.pool.begin().await
+    }
+}
+
+/// Current time in unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// True when the error is a unique-constraint violation (a lost race on insert).
+pub fn is_unique_violation(e: &DbError) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

@@ -1,0 +1,14 @@
+//! berth: an OCI Distribution v1.1 container registry with its own token service.
+//!
+//! Layers: [`oci`] (HTTP) and [`auth`] (token service) call the domain in [`registry`],
+//! which uses [`storage`] for bytes and [`db`] for metadata.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod digest;
+pub mod names;
+pub mod oci;
+pub mod registry;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,82 @@
+//! Blob GET/HEAD (with `Range`) and DELETE.
+
+use axum::{body::Body, http::StatusCode, response::Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::{
+    Req,
+    access::Need,
+    endpoint::actions_for,
+    error::OciError,
+    range::{RangeOutcome, parse_range},
+    respond,
+};
+use crate::{digest::Digest, names::RepoName};
+
+pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
+    let caller = req.app.authorize(
+        &req.headers,
+        &[Need {
+            repo,
+            actions: actions_for(&req.method),
+        }],
+    )?;
+    let registry = &req.app.registry;
+    let mut headers = vec![
+        ("docker-content-digest", digest.to_string()),
+        ("content-type", "application/octet-stream".to_owned()),
+        ("accept-ranges", "bytes".to_owned()),
+    ];
+    if req.method == axum::http::Method::HEAD {
+        let size = registry.blob_size(&caller, repo, digest).await?;
+        headers.push(("content-length", size.to_string()));
+        return Ok(respond(StatusCode::OK, &headers, Body::empty()));
+    }
+    let (mut file, size) = registry.open_blob(&caller, repo, digest).await?;
+    let (status, start, len) = match parse_range(req.header("range"), size) {
+        RangeOutcome::Full => (StatusCode::OK, 0, size),
+        RangeOutcome::Partial(a, b) => {
+            headers.push(("content-range", format!("bytes {a}-{b}/{size}")));
+            (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
+        }
+        RangeOutcome::Unsatisfiable => {
+            return Err(OciError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "SIZE_INVALID",
+                "range not satisfiable",
+            )
+            .with_header(
+                axum::http::header::CONTENT_RANGE,
+                &format!("bytes */{size}"),
+            ));
+        }
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "seeking blob");
+                OciError::internal()
+            })?;
+    }
+    headers.push(("content-length", len.to_string()));
+    let body = Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024));
+    Ok(respond(status, &headers, body))
+}
+
+pub async fn delete(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
+    let caller = req.app.authorize(
+        &req.headers,
+        &[Need {
+            repo,
+            actions: actions_for(&req.method),
+        }],
+    )?;
+    req.app.registry.delete_blob(&caller, repo, digest).await?;
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &[("docker-content-digest", digest.to_string())],
+        Body::empty(),
+    ))
+}

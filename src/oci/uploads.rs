@@ -1,0 +1,206 @@
+//! Blob uploads: POST (session, monolithic, mount), PATCH, PUT, GET status, DELETE.
+
+use axum::{body::Body, http::StatusCode, response::Response};
+
+use super::{
+    Req, access::Need, body_stream, endpoint::actions_for, error::OciError,
+    range::parse_content_range, respond,
+};
+use crate::{
+    auth::rules::Actions,
+    digest::{Algorithm, Digest},
+    names::{RepoName, UploadId},
+    registry::{RegistryError, UploadState},
+};
+
+fn location(repo: &RepoName, id: &UploadId) -> String {
+    format!("/v2/{repo}/blobs/uploads/{id}")
+}
+
+/// `Range: 0-<offset-1>`, `0-0` when empty (the registry convention clients expect).
+fn range_header(offset: u64) -> String {
+    format!("0-{}", offset.saturating_sub(1))
+}
+
+fn session_response(status: StatusCode, repo: &RepoName, s: &UploadState) -> Response {
+    let headers = [
+        ("location", location(repo, &s.id)),
+        ("range", range_header(s.offset)),
+        ("docker-upload-uuid", s.id.to_string()),
+        ("content-length", "0".to_owned()),
+    ];
+    respond(status, &headers, Body::empty())
+}
+
+fn blob_created(repo: &RepoName, digest: &Digest) -> Response {
+    let headers = [
+        ("location", format!("/v2/{repo}/blobs/{digest}")),
+        ("docker-content-digest", digest.to_string()),
+        ("content-length", "0".to_owned()),
+    ];
+    respond(StatusCode::CREATED, &headers, Body::empty())
+}
+
+/// Maps an upload error, adding `Location` and `Range` to a 416.
+fn upload_error(e: RegistryError, repo: &RepoName, id: &UploadId) -> OciError {
+    match e {
+        RegistryError::RangeInvalid { offset } => OciError::from(e)
+            .with_header(axum::http::header::LOCATION, &location(repo, id))
+            .with_header(axum::http::header::RANGE, &range_header(offset))
+            .with_header(
+                axum::http::HeaderName::from_static("docker-upload-uuid"),
+                id.as_str(),
+            ),
+        other => other.into(),
+    }
+}
+
+fn digest_param(req: &Req<'_>) -> Result<Option<Digest>, OciError> {
+    req.query
+        .get("digest")
+        .map(|d| {
+            d.parse()
+                .map_err(|_| OciError::digest_invalid("invalid or unsupported digest"))
+        })
+        .transpose()
+}
+
+pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Response, OciError> {
+    let push = Need {
+        repo,
+        actions: actions_for(&req.method),
+    };
+    let registry = &req.app.registry;
+    if let Some(mount) = req.query.get("mount") {
+        let digest: Digest = mount
+            .parse()
+            .map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
+        let from: Option<RepoName> = req.query.get("from").and_then(|f| f.parse().ok());
+        if let Some(from) = from {
+            let caller = req.app.authorize(&req.headers, &[push])?;
+            let claims = req.app.claims(&req.headers, &[])?;
+            match super::access::granted(&claims, "repository", from.as_str()) {
+                None => {
+                    let scopes = [
+                        format!("repository:{repo}:pull,push"),
+                        format!("repository:{from}:pull"),
+                    ];
+                    return Err(req.app.insufficient(&scopes));
+                }
+                Some(g) if g.contains(Actions::PULL) => {
+                    if registry.mount_blob(&caller, repo, &digest, &from).await? {
+                        return Ok(blob_created(repo, &digest));
+                    }
+                }
+                Some(_) => {}
+            }
+            let s = registry
+                .start_upload(&caller, repo, Algorithm::Sha256)
+                .await?;
+            return Ok(session_response(StatusCode::ACCEPTED, repo, &s));
+        }
+    }
+    let caller = req.app.authorize(&req.headers, &[push])?;
+    if let Some(digest) = digest_param(req)? {
+        registry
+            .upload_monolithic(&caller, repo, &digest, body_stream(body))
+            .await?;
+        return Ok(blob_created(repo, &digest));
+    }
+    let algorithm = match req.query.get("digest-algorithm") {
+        None => Algorithm::Sha256,
+        Some(a) => a
+            .parse()
+            .map_err(|_| OciError::digest_invalid("unsupported digest algorithm"))?,
+    };
+    let s = registry.start_upload(&caller, repo, algorithm).await?;
+    Ok(session_response(StatusCode::ACCEPTED, repo, &s))
+}
+
+pub async fn status(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
+    // Reading an upload's status is part of pushing: it needs push, like the session.
+    let caller = req.app.authorize(
+        &req.headers,
+        &[Need {
+            repo,
+            actions: Actions::PULL.union(Actions::PUSH),
+        }],
+    )?;
+    let s = req.app.registry.upload_status(&caller, repo, id).await?;
+    Ok(session_response(StatusCode::NO_CONTENT, repo, &s))
+}
+
+pub async fn patch(
+    req: &Req<'_>,
+    repo: &RepoName,
+    id: &UploadId,
+    body: Body,
+) -> Result<Response, OciError> {
+    let caller = req.app.authorize(
+        &req.headers,
+        &[Need {
+            repo,
+            actions: actions_for(&req.method),
+        }],
+    )?;
+    let registry = &req.app.registry;
+    let start = match req.header("content-range") {
+        None => None,
+        Some(h) => match parse_content_range(h) {
+            Some((a, _)) => Some(a),
+            None => {
+                let offset = registry.upload_status(&caller, repo, id).await?.offset;
+                return Err(upload_error(
+                    RegistryError::RangeInvalid { offset },
+                    repo,
+                    id,
+                ));
+            }
+        },
+    };
+    let s = registry
+        .append_upload(&caller, repo, id, start, body_stream(body))
+        .await
+        .map_err(|e| upload_error(e, repo, id))?;
+    Ok(session_response(StatusCode::ACCEPTED, repo, &s))
+}
+
+pub async fn put(
+    req: &Req<'_>,
+    repo: &RepoName,
+    id: &UploadId,
+    body: Body,
+) -> Result<Response, OciError> {
+    let caller = req.app.authorize(
+        &req.headers,
+        &[Need {
+            repo,
+            actions: actions_for(&req.method),
+        }],
+    )?;
+    let digest = digest_param(req)?
+        .ok_or_else(|| OciError::digest_invalid("the digest parameter is required"))?;
+    req.app
+        .registry
+        .finish_upload(&caller, repo, id, &digest, body_stream(body))
+        .await
+        .map_err(|e| upload_error(e, repo, id))?;
+    Ok(blob_created(repo, &digest))
+}
+
+pub async fn cancel(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
+    // Cancelling is a write on the session: push, not the delete action.
+    let caller = req.app.authorize(
+        &req.headers,
+        &[Need {
+            repo,
+            actions: Actions::PULL.union(Actions::PUSH),
+        }],
+    )?;
+    req.app.registry.cancel_upload(&caller, repo, id).await?;
+    Ok(respond(
+        StatusCode::NO_CONTENT,
+        &[("content-length", "0".into())],
+        Body::empty(),
+    ))
+}

@@ -1,0 +1,179 @@
+//! Manifests and tags through a repository.
+
+use super::{Caller, Registry, RegistryError, Result};
+use crate::{
+    db::{blobs, manifests, repos},
+    digest::{Algorithm, Digest},
+    names::{Reference, RepoName, Tag},
+    oci::manifest,
+};
+
+/// A stored manifest.
+pub struct ManifestOut {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+/// The result of a manifest PUT.
+pub struct PutOutcome {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+impl Registry {
+    pub async fn get_manifest(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<ManifestOut> {
+        let id = self.repo_id(caller, repo).await?;
+        let row = match reference {
+            Reference::Digest(d) => manifests::get(&self.db, id, d.as_str()).await?,
+            Reference::Tag(t) => manifests::get_by_tag(&self.db, id, t.as_str()).await?,
+        };
+        let row = row.ok_or(RegistryError::ManifestUnknown)?;
+        let digest = row
+            .digest
+            .parse()
+            .map_err(|e: crate::digest::DigestError| RegistryError::Internal(e.into()))?;
+        Ok(ManifestOut {
+            digest,
+            media_type: row.media_type,
+            content: row.content,
+        })
+    }
+
+    /// Validates and stores a manifest; every referenced blob and child manifest must be
+    /// in this repository, else nothing is stored.
+    pub async fn put_manifest(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: &[u8],
+        extra_tags: &[Tag],
+    ) -> Result<PutOutcome> {
+        if body.len() > self.max_manifest_bytes {
+            return Err(RegistryError::ManifestTooLarge(self.max_manifest_bytes));
+        }
+        let parsed = manifest::parse(content_type, body).map_err(RegistryError::ManifestInvalid)?;
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), body);
+                if &actual != d {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "manifest digest is {actual}, not {d}"
+                    )));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::of(Algorithm::Sha256, body),
+        };
+        // Check references before creating anything, so a refused manifest stores nothing.
+        let existing = repos::resolve(&self.db, repo.as_str(), caller.iat).await?;
+        let first_missing = parsed.blobs.first().or(parsed.manifests.first());
+        let repo_id = match (existing, first_missing) {
+            (Some(id), _) => id,
+            (None, Some(d)) => return Err(RegistryError::ManifestBlobUnknown(d.to_string())),
+            (None, None) => repos::ensure(
+                &self.db,
+                repo.as_str(),
+                repo.collection().as_str(),
+                caller.iat,
+            )
+            .await?
+            .ok_or(RegistryError::NameUnknown)?,
+        };
+        for d in &parsed.blobs {
+            if blobs::size_in_repo(&self.db, repo_id, d.as_str())
+                .await?
+                .is_none()
+            {
+                return Err(RegistryError::ManifestBlobUnknown(d.to_string()));
+            }
+        }
+        for d in &parsed.manifests {
+            if !manifests::exists(&self.db, repo_id, d.as_str()).await? {
+                return Err(RegistryError::ManifestBlobUnknown(d.to_string()));
+            }
+        }
+        let mut tags: Vec<String> = extra_tags.iter().map(|t| t.as_str().to_owned()).collect();
+        if let Reference::Tag(t) = reference {
+            tags.push(t.as_str().to_owned());
+        }
+        let children: Vec<String> = parsed
+            .blobs
+            .iter()
+            .chain(&parsed.manifests)
+            .map(|d| d.to_string())
+            .collect();
+        let subject = parsed.subject.as_ref().map(|s| s.to_string());
+        manifests::put(
+            &self.db,
+            &manifests::NewManifest {
+                repo_id,
+                digest: digest.as_str(),
+                media_type: &parsed.media_type,
+                content: body,
+                artifact_type: parsed.artifact_type.as_deref(),
+                subject: subject.as_deref(),
+                annotations: parsed.annotations.as_deref(),
+                children: &children,
+                tags: &tags,
+            },
+        )
+        .await?;
+        Ok(PutOutcome {
+            digest,
+            subject: parsed.subject,
+        })
+    }
+
+    /// Deletes a manifest (by digest: with its tags) or just a tag.
+    pub async fn delete_manifest(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<()> {
+        let id = self.repo_id(caller, repo).await?;
+        let deleted = match reference {
+            Reference::Digest(d) => manifests::delete(&self.db, id, d.as_str()).await?,
+            Reference::Tag(t) => manifests::delete_tag(&self.db, id, t.as_str()).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown)
+        }
+    }
+
+    /// Up to `n` tags after `last`, byte-sorted.
+    pub async fn list_tags(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        last: &str,
+        n: u32,
+    ) -> Result<Vec<String>> {
+        let id = self.repo_id(caller, repo).await?;
+        Ok(manifests::tags(&self.db, id, last, i64::from(n)).await?)
+    }
+
+    /// Manifests in the repository whose `subject` is `subject`:
+    /// `(digest, media_type, size, artifact_type, annotations JSON)`.
+    pub async fn referrers(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<(String, String, i64, Option<String>, Option<String>)>> {
+        let Some(id) = repos::resolve(&self.db, repo.as_str(), caller.iat).await? else {
+            return Ok(vec![]);
+        };
+        Ok(manifests::referrers(&self.db, id, subject.as_str()).await?)
+    }
+}

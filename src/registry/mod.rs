@@ -1,0 +1,87 @@
+//! Registry semantics on top of storage and the database: which blob is visible through
+//! which repository, upload sessions, manifests and tags. Nothing here sees HTTP types;
+//! callers pass validated identifiers and get [`RegistryError`]s back.
+
+mod blobs;
+mod manifests;
+mod uploads;
+
+pub use manifests::{ManifestOut, PutOutcome};
+pub use uploads::UploadState;
+
+use std::{collections::HashSet, sync::Mutex};
+
+use crate::{db::Db, storage::FsStore};
+
+/// Who is acting, from a verified token: its subject and issue time (a token older than a
+/// collection grants nothing in it).
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub sub: String,
+    pub iat: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("repository unknown")]
+    NameUnknown,
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    #[error("blob unknown")]
+    BlobUnknown,
+    #[error("upload unknown")]
+    UploadUnknown,
+    #[error("digest invalid: {0}")]
+    DigestInvalid(String),
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    #[error("manifest references unknown blob {0}")]
+    ManifestBlobUnknown(String),
+    #[error("manifest larger than {0} bytes")]
+    ManifestTooLarge(usize),
+    #[error("chunk out of order; upload is at {offset}")]
+    RangeInvalid { offset: u64 },
+    #[error("size invalid: {0}")]
+    SizeInvalid(String),
+    #[error("reading request body: {0}")]
+    BodyRead(BoxError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(e: sqlx::Error) -> Self {
+        RegistryError::Internal(e.into())
+    }
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(e: std::io::Error) -> Self {
+        RegistryError::Internal(e.into())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// The registry: metadata plus blob storage.
+pub struct Registry {
+    pub db: Db,
+    pub store: FsStore,
+    pub max_manifest_bytes: usize,
+    /// Upload sessions with a request in flight in this process; a second concurrent
+    /// writer to the same session is refused rather than interleaved.
+    busy_uploads: Mutex<HashSet<String>>,
+}
+
+impl Registry {
+    pub fn new(db: Db, store: FsStore, max_manifest_bytes: usize) -> Registry {
+        Registry {
+            db,
+            store,
+            max_manifest_bytes,
+            busy_uploads: Mutex::new(HashSet::new()),
+        }
+    }
+}

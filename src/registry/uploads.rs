@@ -1,0 +1,305 @@
+//! Upload sessions. Bytes stream to the session's file while being hashed; after they are
+//! flushed, one conditional update records the new offset and hash state (at the end of
+//! every request and every [`CHECKPOINT_BYTES`] within one). A resumed session truncates
+//! its file to the recorded offset, so a crash loses at most the unrecorded tail, and
+//! completing never re-reads the data.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncReadExt;
+
+use super::{BoxError, Caller, Registry, RegistryError, Result};
+use crate::{
+    db::{blobs, repos, uploads},
+    digest::{Algorithm, Digest, Hasher},
+    names::{RepoName, UploadId},
+};
+
+/// Within one long request, record progress at least this often.
+const CHECKPOINT_BYTES: u64 = 64 << 20;
+
+/// Where a session stands.
+#[derive(Clone, Debug)]
+pub struct UploadState {
+    pub id: UploadId,
+    pub offset: u64,
+}
+
+/// Marks a session busy in this process for the guard's lifetime.
+struct Busy<'a> {
+    registry: &'a Registry,
+    id: String,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.registry.busy_uploads.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
+impl Registry {
+    fn lock_upload(&self, id: &UploadId) -> Option<Busy<'_>> {
+        let mut set = self.busy_uploads.lock().ok()?;
+        set.insert(id.as_str().to_owned()).then(|| Busy {
+            registry: self,
+            id: id.as_str().to_owned(),
+        })
+    }
+
+    async fn load_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+    ) -> Result<(u64, Hasher)> {
+        let (offset, state) = uploads::get(&self.db, id.as_str(), repo.as_str(), &caller.sub)
+            .await?
+            .ok_or(RegistryError::UploadUnknown)?;
+        let hasher = Hasher::from_state(&state).map_err(|e| RegistryError::Internal(e.into()))?;
+        Ok((offset as u64, hasher))
+    }
+
+    /// Opens a new session bound to the repository and the caller.
+    pub async fn start_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        algorithm: Algorithm,
+    ) -> Result<UploadState> {
+        // The collection must exist (and predate the token) for anything to be pushed.
+        if repos::ensure(
+            &self.db,
+            repo.as_str(),
+            repo.collection().as_str(),
+            caller.iat,
+        )
+        .await?
+        .is_none()
+        {
+            return Err(RegistryError::NameUnknown);
+        }
+        let id = UploadId::new_random();
+        self.store.upload_create(&id).await?;
+        uploads::insert(
+            &self.db,
+            id.as_str(),
+            repo.as_str(),
+            &caller.sub,
+            &Hasher::new(algorithm).to_state(),
+        )
+        .await?;
+        Ok(UploadState { id, offset: 0 })
+    }
+
+    pub async fn upload_status(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+    ) -> Result<UploadState> {
+        let (offset, _) = self.load_upload(caller, repo, id).await?;
+        Ok(UploadState {
+            id: id.clone(),
+            offset,
+        })
+    }
+
+    /// Appends a chunk. `start`, when the client sent a `Content-Range`, must equal the
+    /// session's offset.
+    pub async fn append_upload<S>(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+        start: Option<u64>,
+        body: S,
+    ) -> Result<UploadState>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
+    {
+        let (offset, hasher) = self.load_upload(caller, repo, id).await?;
+        let Some(_busy) = self.lock_upload(id) else {
+            return Err(RegistryError::RangeInvalid { offset });
+        };
+        if start.is_some_and(|s| s != offset) {
+            return Err(RegistryError::RangeInvalid { offset });
+        }
+        let (offset, _) = self.write_chunk(id, offset, hasher, body).await?;
+        Ok(UploadState {
+            id: id.clone(),
+            offset,
+        })
+    }
+
+    /// Streams `body` into the session at `offset`, checkpointing as it goes.
+    async fn write_chunk<S>(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        mut hasher: Hasher,
+        mut body: S,
+    ) -> Result<(u64, Hasher)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
+    {
+        let mut writer = self.store.upload_writer(id, offset).await?;
+        let mut recorded = offset;
+        let mut pos = offset;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            hasher.update(&chunk);
+            writer.write(&chunk).await?;
+            pos += chunk.len() as u64;
+            if pos - recorded >= CHECKPOINT_BYTES {
+                self.checkpoint(id, &mut writer, recorded, pos, &hasher)
+                    .await?;
+                recorded = pos;
+            }
+        }
+        // Keep what arrived even if the body broke off: the client resumes from here.
+        if pos != recorded {
+            self.checkpoint(id, &mut writer, recorded, pos, &hasher)
+                .await?;
+        }
+        match failure {
+            Some(e) => Err(RegistryError::BodyRead(e)),
+            None => Ok((pos, hasher)),
+        }
+    }
+
+    async fn checkpoint(
+        &self,
+        id: &UploadId,
+        writer: &mut crate::storage::UploadWriter,
+        old: u64,
+        new: u64,
+        hasher: &Hasher,
+    ) -> Result<()> {
+        writer.sync().await?;
+        if uploads::advance(
+            &self.db,
+            id.as_str(),
+            old as i64,
+            new as i64,
+            &hasher.to_state(),
+        )
+        .await?
+        {
+            Ok(())
+        } else {
+            // Another writer moved the session (or it was cancelled) under us.
+            Err(RegistryError::RangeInvalid { offset: old })
+        }
+    }
+
+    /// Completes a session: appends the optional final body, verifies the digest, and only
+    /// then publishes the blob and links it into the repository. On a mismatch the session
+    /// is discarded and nothing becomes visible.
+    pub async fn finish_upload<S>(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+        expected: &Digest,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
+    {
+        let (offset, hasher) = self.load_upload(caller, repo, id).await?;
+        let Some(_busy) = self.lock_upload(id) else {
+            return Err(RegistryError::RangeInvalid { offset });
+        };
+        let (size, hasher) = self.write_chunk(id, offset, hasher, body).await?;
+        let actual = if hasher.algorithm() == expected.algorithm() {
+            hasher.finish()
+        } else {
+            self.rehash(id, expected.algorithm()).await?
+        };
+        if &actual != expected {
+            self.discard_upload(id).await?;
+            return Err(RegistryError::DigestInvalid(format!(
+                "content digest is {actual}, not {expected}"
+            )));
+        }
+        let Some(repo_id) = repos::ensure(
+            &self.db,
+            repo.as_str(),
+            repo.collection().as_str(),
+            caller.iat,
+        )
+        .await?
+        else {
+            self.discard_upload(id).await?;
+            return Err(RegistryError::NameUnknown);
+        };
+        self.store.upload_publish(id, expected).await?;
+        blobs::insert_and_link(&self.db, expected.as_str(), size as i64, repo_id).await?;
+        uploads::delete(&self.db, id.as_str()).await?;
+        Ok(())
+    }
+
+    /// Hashes the whole upload again with another algorithm (the only re-read).
+    async fn rehash(&self, id: &UploadId, algorithm: Algorithm) -> Result<Digest> {
+        let mut file = self.store.upload_reader(id).await?;
+        let mut hasher = Hasher::new(algorithm);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hasher.finish())
+    }
+
+    async fn discard_upload(&self, id: &UploadId) -> Result<()> {
+        uploads::delete(&self.db, id.as_str()).await?;
+        self.store.upload_delete(id).await?;
+        Ok(())
+    }
+
+    pub async fn cancel_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+    ) -> Result<()> {
+        self.load_upload(caller, repo, id).await?;
+        self.discard_upload(id).await
+    }
+
+    /// A whole blob in one request (`POST ?digest=`): a session that completes at once.
+    pub async fn upload_monolithic<S>(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        expected: &Digest,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
+    {
+        let state = self
+            .start_upload(caller, repo, expected.algorithm())
+            .await?;
+        let result = self
+            .finish_upload(caller, repo, &state.id, expected, body)
+            .await;
+        if result.is_err() {
+            // The session was never handed to the client; don't leave it behind.
+            let _ = self.discard_upload(&state.id).await;
+        }
+        result
+    }
+}

@@ -1,0 +1,91 @@
+//! Assembling and running the server: open the database and storage, bootstrap the first
+//! superuser and the signing key, and serve the Distribution API and the token service.
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    Router,
+    http::{HeaderName, HeaderValue},
+};
+use tokio::net::TcpListener;
+use tower_http::{
+    catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
+};
+
+use crate::{
+    auth::{self, jwt::Keys},
+    config::Config,
+    db::Db,
+    oci,
+    registry::Registry,
+    storage::FsStore,
+};
+
+/// Shared state of a running server.
+pub struct App {
+    pub registry: Registry,
+    pub keys: Keys,
+    pub config: Config,
+    /// `<public_url>/token`, the challenge's realm.
+    pub realm: String,
+}
+
+pub type AppState = Arc<App>;
+
+/// Opens (and migrates) the database named by the configuration.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    tokio::fs::create_dir_all(&config.data_dir).await?;
+    let db = Db::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Builds the application for a server bound at `addr`.
+pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<Router> {
+    let db = open_db(&config).await?;
+    auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
+    let keys = Keys::load_or_create(&db, &config.auth.service).await?;
+    let store = FsStore::open(&config.data_dir).await?;
+    let public = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let realm = format!("{}/token", public.trim_end_matches('/'));
+    let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
+    let app = Arc::new(App {
+        registry,
+        keys,
+        config,
+        realm,
+    });
+    Ok(Router::new()
+        .merge(oci::routes())
+        .merge(auth::routes())
+        .with_state(app)
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("docker-distribution-api-version"),
+            HeaderValue::from_static("registry/2.0"),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(TraceLayer::new_for_http()))
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let router = build(config, addr).await?;
+    tracing::info!(%addr, "berth listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Serves until the task is dropped.
+pub async fn serve(listener: TcpListener, config: Config) -> anyhow::Result<()> {
+    serve_with_shutdown(listener, config, std::future::pending()).await
+}

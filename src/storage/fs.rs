@@ -1,0 +1,122 @@
+//! Filesystem blob store. Publishing is: flush and fsync the upload file, rename it to its
+//! blob key, fsync the directory — so a crash leaves either no blob or a complete one.
+
+use std::{
+    io::{self, SeekFrom},
+    path::{Path, PathBuf},
+};
+
+use tokio::{
+    fs::{self, File, OpenOptions},
+    io::{AsyncSeekExt, AsyncWriteExt, BufWriter},
+};
+
+use super::Key;
+use crate::{digest::Digest, names::UploadId};
+
+/// Size of the write buffer in front of an upload file: fewer, larger writes.
+const WRITE_BUFFER: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    pub async fn open(root: &Path) -> io::Result<FsStore> {
+        fs::create_dir_all(root.join("blobs")).await?;
+        fs::create_dir_all(root.join("uploads")).await?;
+        Ok(FsStore {
+            root: root.to_owned(),
+        })
+    }
+
+    fn path(&self, key: Key<'_>) -> PathBuf {
+        self.root.join(key.path())
+    }
+
+    /// Opens a stored blob, or `None` if absent.
+    pub async fn open_blob(&self, digest: &Digest) -> io::Result<Option<File>> {
+        match File::open(self.path(Key::Blob(digest))).await {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn blob_exists(&self, digest: &Digest) -> io::Result<bool> {
+        fs::try_exists(self.path(Key::Blob(digest))).await
+    }
+
+    pub async fn upload_create(&self, id: &UploadId) -> io::Result<()> {
+        fs::create_dir_all(self.path(Key::UploadDir(id))).await?;
+        File::create(self.path(Key::UploadData(id))).await?;
+        Ok(())
+    }
+
+    /// Opens the upload for appending at `offset`, first truncating anything past it
+    /// (bytes written after the last durable checkpoint are not part of the upload).
+    pub async fn upload_writer(&self, id: &UploadId, offset: u64) -> io::Result<UploadWriter> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path(Key::UploadData(id)))
+            .await?;
+        file.set_len(offset).await?;
+        file.seek(SeekFrom::Start(offset)).await?;
+        Ok(UploadWriter {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+        })
+    }
+
+    /// Opens the upload's data for reading (only to re-hash with another algorithm).
+    pub async fn upload_reader(&self, id: &UploadId) -> io::Result<File> {
+        File::open(self.path(Key::UploadData(id))).await
+    }
+
+    /// Moves a verified upload into place under its digest. If the blob is already
+    /// stored (same digest, same bytes) the upload is simply dropped.
+    pub async fn upload_publish(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
+        let target = self.path(Key::Blob(digest));
+        if fs::try_exists(&target).await? {
+            return self.upload_delete(id).await;
+        }
+        let parent = target
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| self.root.clone());
+        fs::create_dir_all(&parent).await?;
+        let src = self.path(Key::UploadData(id));
+        // The data was fdatasync'ed by the writer; sync_all also covers the length.
+        File::open(&src).await?.sync_all().await?;
+        fs::rename(&src, &target).await?;
+        // fsync the directory so the rename itself survives a crash.
+        File::open(&parent).await?.sync_all().await?;
+        self.upload_delete(id).await
+    }
+
+    pub async fn upload_delete(&self, id: &UploadId) -> io::Result<()> {
+        match fs::remove_dir_all(self.path(Key::UploadDir(id))).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Appends to one upload's data file.
+pub struct UploadWriter {
+    file: BufWriter<File>,
+}
+
+impl UploadWriter {
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.file.write_all(data).await
+    }
+
+    /// Makes everything written so far durable (before the offset is recorded).
+    pub async fn sync(&mut self) -> io::Result<()> {
+        self.file.flush().await?;
+        self.file.get_ref().sync_data().await
+    }
+}
