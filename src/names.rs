@@ -43,7 +43,8 @@ fn is_component(s: &str) -> bool {
             b'-' => true,
             _ => false,
         };
-        if !ok {
+        // Two different separators in a row (`_-`, `.-`) are not allowed either.
+        if !ok || i >= b.len() || !alnum(b[i]) {
             return false;
         }
     }

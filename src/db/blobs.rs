@@ -1,6 +1,6 @@
 //! Blob rows and their links to repositories.
 
-use super::{Db, DbError, Tx, now};
+use super::{Db, DbError, Tx, now, repos::CatalogScope};
 
 /// Size of the blob if it is linked in the repository.
 pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
@@ -64,4 +64,37 @@ pub async fn unlink(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError
         .execute(&db.pool)
         .await?;
     Ok(r.rows_affected() > 0)
+}
+
+/// Whether the blob is linked in some repository the scope may pull.
+pub async fn linked_where_visible(
+    db: &Db,
+    digest: &str,
+    scope: &CatalogScope,
+) -> Result<bool, DbError> {
+    let base = "SELECT COUNT(*) FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id \
+                JOIN collections c ON c.id = r.collection_id WHERE rb.digest = $1";
+    let n: i64 = match scope {
+        CatalogScope::Nothing => return Ok(false),
+        CatalogScope::All => {
+            sqlx::query_scalar(base)
+                .bind(digest)
+                .fetch_one(&db.pool)
+                .await?
+        }
+        CatalogScope::Public => {
+            sqlx::query_scalar(&format!("{base} AND c.private = 0"))
+                .bind(digest)
+                .fetch_one(&db.pool)
+                .await?
+        }
+        CatalogScope::User(uid) => {
+            sqlx::query_scalar(&format!("{base} AND ({})", super::repos::USER_CAN_PULL))
+                .bind(digest)
+                .bind(uid)
+                .fetch_one(&db.pool)
+                .await?
+        }
+    };
+    Ok(n > 0)
 }

@@ -40,6 +40,10 @@ pub async fn ensure(
     resolve(db, name, iat).await
 }
 
+/// SQL condition on collection `c`: user `$2` may pull there (public, or a member).
+pub const USER_CAN_PULL: &str = "c.private = 0 OR EXISTS (SELECT 1 FROM collection_members m WHERE m.collection_id = c.id \
+     AND (m.user_id = $2 OR m.team_id IN (SELECT tm.team_id FROM team_members tm WHERE tm.user_id = $2)))";
+
 /// Visibility filter for the catalog, derived from the caller's role.
 pub enum CatalogScope {
     /// Superusers and admins see every repository.
@@ -63,7 +67,11 @@ pub async fn catalog(
     match scope {
         CatalogScope::Nothing => Ok(vec![]),
         CatalogScope::All => {
-            sqlx::query_scalar(&format!("{base} {tail}")).bind(last).bind(n).fetch_all(&db.pool).await
+            sqlx::query_scalar(&format!("{base} {tail}"))
+                .bind(last)
+                .bind(n)
+                .fetch_all(&db.pool)
+                .await
         }
         CatalogScope::Public => {
             sqlx::query_scalar(&format!("{base} AND c.private = 0 {tail}"))
@@ -73,15 +81,13 @@ pub async fn catalog(
                 .await
         }
         CatalogScope::User(uid) => {
-            sqlx::query_scalar(&format!(
-                "{base} AND (c.private = 0 OR EXISTS (SELECT 1 FROM collection_members m WHERE m.collection_id = c.id \
-                   AND (m.user_id = $3 OR m.team_id IN (SELECT tm.team_id FROM team_members tm WHERE tm.user_id = $3)))) {tail}"
-            ))
-            .bind(last)
-            .bind(n)
-            .bind(uid)
-            .fetch_all(&db.pool)
-            .await
+            let visible = USER_CAN_PULL.replace("$2", "$3");
+            sqlx::query_scalar(&format!("{base} AND ({visible}) {tail}"))
+                .bind(last)
+                .bind(n)
+                .bind(uid)
+                .fetch_all(&db.pool)
+                .await
         }
     }
 }

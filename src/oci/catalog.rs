@@ -8,6 +8,7 @@ use crate::{
     db::{self, repos::CatalogScope},
     digest::Digest,
     names::RepoName,
+    registry::RegistryError,
 };
 
 /// Most entries one page returns.
@@ -89,33 +90,37 @@ pub async fn tags(req: &Req<'_>, repo: &RepoName) -> Result<Response, OciError> 
 pub async fn catalog(req: &Req<'_>) -> Result<Response, OciError> {
     let claims = req.app.authorize_catalog(&req.headers)?;
     let (n, last) = page(req)?;
-    let db = &req.app.registry.db;
-    let scope = if claims.sub.is_empty() {
-        if req.app.config.auth.private_registry {
-            CatalogScope::Nothing
-        } else {
-            CatalogScope::Public
-        }
-    } else {
-        match db::users::by_name(db, &claims.sub)
-            .await
-            .map_err(crate::registry::RegistryError::from)?
-        {
-            Some(u) if u.active => match Role::parse(&u.role) {
-                Some(r) if r.is_staff() => CatalogScope::All,
-                _ => CatalogScope::User(u.id),
-            },
-            _ => CatalogScope::Nothing,
-        }
-    };
+    let scope = visibility(req, &claims.sub).await?;
     let repos = if n == 0 {
         vec![]
     } else {
-        db::repos::catalog(db, &scope, &last, i64::from(n) + 1)
+        db::repos::catalog(&req.app.registry.db, &scope, &last, i64::from(n) + 1)
             .await
             .map_err(crate::registry::RegistryError::from)?
     };
     Ok(listing("/v2/_catalog", n, repos, "repositories", None))
+}
+
+/// Which repositories `sub` may pull, as a filter the database applies.
+pub(super) async fn visibility(req: &Req<'_>, sub: &str) -> Result<CatalogScope, OciError> {
+    if sub.is_empty() {
+        let private = req.app.config.auth.private_registry;
+        return Ok(if private {
+            CatalogScope::Nothing
+        } else {
+            CatalogScope::Public
+        });
+    }
+    let user = db::users::by_name(&req.app.registry.db, sub)
+        .await
+        .map_err(RegistryError::from)?;
+    Ok(match user {
+        Some(u) if u.active => match Role::parse(&u.role) {
+            Some(r) if r.is_staff() => CatalogScope::All,
+            _ => CatalogScope::User(u.id),
+        },
+        _ => CatalogScope::Nothing,
+    })
 }
 
 pub async fn referrers(

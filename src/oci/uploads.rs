@@ -101,6 +101,19 @@ pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Respons
         }
     }
     let caller = req.app.authorize(&req.headers, &[push])?;
+    if let Some(mount) = req.query.get("mount") {
+        // Mount without `from`: any repository the caller may pull will do.
+        let digest: Digest = mount
+            .parse()
+            .map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
+        let scope = super::catalog::visibility(req, &caller.sub).await?;
+        if registry
+            .mount_visible_blob(&caller, repo, &digest, &scope)
+            .await?
+        {
+            return Ok(blob_created(repo, &digest));
+        }
+    }
     if let Some(digest) = digest_param(req)? {
         registry
             .upload_monolithic(&caller, repo, &digest, body_stream(body))

@@ -62,6 +62,31 @@ impl Registry {
         }
     }
 
+    /// Links a blob into `repo` if it is linked in any repository `scope` may pull.
+    pub async fn mount_visible_blob(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        digest: &Digest,
+        scope: &repos::CatalogScope,
+    ) -> Result<bool> {
+        if !blobs::linked_where_visible(&self.db, digest.as_str(), scope).await? {
+            return Ok(false);
+        }
+        let Some(id) = repos::ensure(
+            &self.db,
+            repo.as_str(),
+            repo.collection().as_str(),
+            caller.iat,
+        )
+        .await?
+        else {
+            return Err(RegistryError::NameUnknown);
+        };
+        blobs::link(&self.db, digest.as_str(), id).await?;
+        Ok(true)
+    }
+
     /// Links a blob from `from` into `repo` if it is linked there. `Ok(false)` when it is
     /// not (the caller then opens an ordinary upload session).
     pub async fn mount_blob(
