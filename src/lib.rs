@@ -3,10 +3,13 @@
 //! Layers: [`oci`] (HTTP) and [`auth`] (token service) call the domain in [`registry`],
 //! which uses [`storage`] for bytes and [`db`] for metadata.
 
+pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod digest;
+pub mod manage;
 pub mod names;
 pub mod oci;
 pub mod registry;

@@ -13,6 +13,7 @@ use tower_http::{
 };
 
 use crate::{
+    api,
     auth::{self, jwt::Keys},
     config::Config,
     db::Db,
@@ -61,6 +62,7 @@ pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result
     Ok(Router::new()
         .merge(oci::routes())
         .merge(auth::routes())
+        .merge(api::routes())
         .with_state(app)
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("docker-distribution-api-version"),

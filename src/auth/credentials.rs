@@ -84,6 +84,23 @@ pub async fn authenticate(
     })
 }
 
+/// Checks a bare API token (Bearer on the management API).
+pub async fn authenticate_api_token(
+    db: &Db,
+    secret: &str,
+) -> Result<Authenticated, CredentialError> {
+    if !secret.starts_with(API_TOKEN_PREFIX) {
+        return Err(CredentialError::Invalid);
+    }
+    let token = db::users::api_token_by_hash(db, &password::secret_hash(secret))
+        .await?
+        .ok_or(CredentialError::Invalid)?;
+    let user = db::users::by_id(db, token.user_id)
+        .await?
+        .ok_or(CredentialError::Invalid)?;
+    from_api_token(db, user, &token.id).await
+}
+
 async fn from_api_token(
     db: &Db,
     user: UserRow,

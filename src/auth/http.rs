@@ -4,16 +4,19 @@
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::State,
-    http::{HeaderMap, StatusCode, Uri, header},
+    extract::{ConnectInfo, State},
+    http::{Extensions, HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
 };
+use std::net::{IpAddr, SocketAddr};
+
 use base64::{Engine, engine::general_purpose::STANDARD};
 
 use super::{
     credentials::{self, Authenticated, CredentialError},
     scope,
+    throttle::{self, LoginError},
     token::rfc3339,
 };
 use crate::{
@@ -25,6 +28,19 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/token", get(get_token).post(post_token))
         .route("/token/jwks.json", get(jwks))
+}
+
+fn login_fail(e: LoginError) -> OciError {
+    match e {
+        LoginError::Invalid => fail(CredentialError::Invalid),
+        LoginError::Throttled(secs) => OciError::too_many_requests(secs),
+        LoginError::Internal(e) => internal(e),
+    }
+}
+
+/// The client's address, when the server was started with connection info.
+pub fn client_ip(ext: &Extensions) -> Option<IpAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 fn fail(e: CredentialError) -> OciError {
@@ -44,7 +60,7 @@ fn internal(e: anyhow::Error) -> OciError {
 }
 
 /// `(username, secret)` from a Basic `Authorization` header.
-fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, b64) = v.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -111,7 +127,11 @@ async fn get_token(
     Ok(Json(body).into_response())
 }
 
-async fn post_token(State(app): State<AppState>, body: Bytes) -> Result<Response, OciError> {
+async fn post_token(
+    State(app): State<AppState>,
+    ext: Extensions,
+    body: Bytes,
+) -> Result<Response, OciError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let bad = |m: &str| OciError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", m);
@@ -121,7 +141,9 @@ async fn post_token(State(app): State<AppState>, body: Bytes) -> Result<Response
             let (Some(u), Some(p)) = (param("username"), param("password")) else {
                 return Err(bad("username and password are required"));
             };
-            let who = credentials::authenticate(db, u, p).await.map_err(fail)?;
+            let who = throttle::login(db, u, p, client_ip(&ext))
+                .await
+                .map_err(login_fail)?;
             let refresh = if param("access_type") == Some("offline") {
                 Some(
                     credentials::mint_refresh_token(db, &who)

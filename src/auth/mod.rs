@@ -2,11 +2,12 @@
 //! verification, the permission rules, and credential checks.
 
 pub mod credentials;
-mod http;
+pub mod http;
 pub mod jwt;
 pub mod password;
 pub mod rules;
 pub mod scope;
+pub mod throttle;
 pub mod token;
 pub mod users;
 

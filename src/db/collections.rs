@@ -1,6 +1,9 @@
 //! Collections and their membership, as the permission rules need them.
 
-use super::{Db, DbError, is_unique_violation, now};
+use super::{
+    Db, DbError, is_unique_violation, now,
+    repos::{CatalogScope, USER_CAN_PULL},
+};
 use crate::auth::rules::Membership;
 
 /// A collection as seen by one user.
@@ -77,4 +80,165 @@ pub async fn create_with_owner(
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// `(id, name, private)` of a collection by name.
+pub async fn by_name(db: &Db, name: &str) -> Result<Option<(i64, String, bool)>, DbError> {
+    let row: Option<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, name, private FROM collections WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map(|(id, n, p)| (id, n, p != 0)))
+}
+
+/// Collections after `last` that the scope may see: `(name, private)`.
+pub async fn list(
+    db: &Db,
+    scope: &CatalogScope,
+    last: &str,
+    n: i64,
+) -> Result<Vec<(String, bool)>, DbError> {
+    let base = "SELECT c.name, c.private FROM collections c WHERE c.name > $1";
+    let tail = "ORDER BY c.name LIMIT $2";
+    let rows: Vec<(String, i64)> = match scope {
+        CatalogScope::Nothing => vec![],
+        CatalogScope::All => {
+            sqlx::query_as(&format!("{base} {tail}"))
+                .bind(last)
+                .bind(n)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        CatalogScope::Public => {
+            sqlx::query_as(&format!("{base} AND c.private = 0 {tail}"))
+                .bind(last)
+                .bind(n)
+                .fetch_all(&db.pool)
+                .await?
+        }
+        CatalogScope::User(uid) => {
+            let visible = USER_CAN_PULL.replace("$2", "$3");
+            sqlx::query_as(&format!("{base} AND ({visible}) {tail}"))
+                .bind(last)
+                .bind(n)
+                .bind(uid)
+                .fetch_all(&db.pool)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(|(name, p)| (name, p != 0)).collect())
+}
+
+/// A collection member as listed: `("user" | "team", name, role)`.
+pub async fn members(db: &Db, id: i64) -> Result<Vec<(String, String, String)>, DbError> {
+    sqlx::query_as(
+        "SELECT 'user', u.username, m.role FROM collection_members m JOIN users u ON u.id = m.user_id WHERE m.collection_id = $1 \
+         UNION ALL \
+         SELECT 'team', t.name, m.role FROM collection_members m JOIN teams t ON t.id = m.team_id WHERE m.collection_id = $1 \
+         ORDER BY 1 DESC, 2",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+pub async fn set_private(db: &Db, id: i64, private: bool) -> Result<(), DbError> {
+    sqlx::query("UPDATE collections SET private = $2, auto_created = 0 WHERE id = $1")
+        .bind(id)
+        .bind(private as i64)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a collection and, by cascade, its repositories, manifests, tags and links.
+/// Blob bytes stay for garbage collection.
+pub async fn delete(db: &Db, id: i64, name: &str) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM uploads WHERE repo_name = $1 OR repo_name LIKE $2")
+        .bind(name)
+        .bind(format!("{name}/%"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM collections WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Which kind of member a membership row names.
+#[derive(Clone, Copy, Debug)]
+pub enum Member {
+    User(i64),
+    Team(i64),
+}
+
+impl Member {
+    fn column(self) -> (&'static str, i64) {
+        match self {
+            Member::User(id) => ("user_id", id),
+            Member::Team(id) => ("team_id", id),
+        }
+    }
+}
+
+/// Sets a member's role, refusing (false) when that would leave the collection without
+/// an owner. Runs in one transaction so two concurrent demotions cannot both pass.
+pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Result<bool, DbError> {
+    let (col, id) = member.column();
+    let mut tx = db.begin().await?;
+    sqlx::query(&format!(
+        "DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"
+    ))
+    .bind(coll)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "INSERT INTO collection_members (collection_id, {col}, role) VALUES ($1, $2, $3)"
+    ))
+    .bind(coll)
+    .bind(id)
+    .bind(role)
+    .execute(&mut *tx)
+    .await?;
+    if owner_count(&mut tx, coll).await? == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Removes a member. `Ok(None)` if not a member, `Ok(Some(false))` if it is the last owner.
+pub async fn remove_member(db: &Db, coll: i64, member: Member) -> Result<Option<bool>, DbError> {
+    let (col, id) = member.column();
+    let mut tx = db.begin().await?;
+    let r = sqlx::query(&format!(
+        "DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"
+    ))
+    .bind(coll)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Ok(None);
+    }
+    if owner_count(&mut tx, coll).await? == 0 {
+        tx.rollback().await?;
+        return Ok(Some(false));
+    }
+    tx.commit().await?;
+    Ok(Some(true))
+}
+
+async fn owner_count(tx: &mut super::Tx<'_>, coll: i64) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM collection_members WHERE collection_id = $1 AND role = 'owner'",
+    )
+    .bind(coll)
+    .fetch_one(&mut **tx)
+    .await
 }

@@ -8,6 +8,8 @@ pub mod collections;
 pub mod keys;
 pub mod manifests;
 pub mod repos;
+pub mod teams;
+pub mod throttle;
 pub mod uploads;
 pub mod users;
 

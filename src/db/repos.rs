@@ -91,3 +91,38 @@ pub async fn catalog(
         }
     }
 }
+
+/// Repository names in a collection, sorted.
+pub async fn in_collection(db: &Db, collection_id: i64) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar("SELECT name FROM repositories WHERE collection_id = $1 ORDER BY name")
+        .bind(collection_id)
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// A repository's tags with what they point at: `(tag, digest, size, updated_at)`.
+pub async fn tag_details(
+    db: &Db,
+    repo_id: i64,
+) -> Result<Vec<(String, String, i64, i64)>, DbError> {
+    sqlx::query_as(
+        "SELECT t.name, t.digest, m.size, t.updated_at FROM tags t \
+         JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE t.repo_id = $1 ORDER BY t.name",
+    )
+    .bind(repo_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+pub async fn delete(db: &Db, repo_id: i64, name: &str) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM uploads WHERE repo_name = $1")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM repositories WHERE id = $1")
+        .bind(repo_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

@@ -12,6 +12,7 @@ pub struct UserRow {
     pub role: String,
     pub active: bool,
     pub password_changed_at: i64,
+    pub created_at: i64,
 }
 
 fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
@@ -22,10 +23,12 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
         role: r.try_get(3)?,
         active: r.try_get::<i64, _>(4)? != 0,
         password_changed_at: r.try_get(5)?,
+        created_at: r.try_get(6)?,
     })
 }
 
-const USER_COLS: &str = "id, username, password_hash, role, active, password_changed_at";
+const USER_COLS: &str =
+    "id, username, password_hash, role, active, password_changed_at, created_at";
 
 pub async fn count(db: &Db) -> Result<i64, DbError> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users")
@@ -138,4 +141,143 @@ pub async fn refresh_token(
     .bind(token_hash)
     .fetch_optional(&db.pool)
     .await
+}
+
+/// Users after `last` by name, at most `n`: `(username, role, active, created_at)`.
+pub async fn list(db: &Db, last: &str, n: i64) -> Result<Vec<(String, String, i64, i64)>, DbError> {
+    sqlx::query_as("SELECT username, role, active, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2")
+        .bind(last)
+        .bind(n)
+        .fetch_all(&db.pool)
+        .await
+}
+
+pub async fn set_role(db: &Db, id: i64, role: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+        .bind(id)
+        .bind(role)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Changes the password and kills every refresh token the user has.
+pub async fn set_password(db: &Db, id: i64, hash: &str) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(hash)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// (De)activates a user; deactivation kills their refresh tokens.
+pub async fn set_active(db: &Db, id: i64, active: bool) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE users SET active = $2 WHERE id = $1")
+        .bind(id)
+        .bind(active as i64)
+        .execute(&mut *tx)
+        .await?;
+    if !active {
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Deletes a user with their memberships, tokens and teams they own.
+pub async fn delete(db: &Db, id: i64) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    for sql in [
+        "DELETE FROM collection_members WHERE team_id IN (SELECT id FROM teams WHERE owner_id = $1)",
+        "DELETE FROM team_members WHERE team_id IN (SELECT id FROM teams WHERE owner_id = $1)",
+        "DELETE FROM teams WHERE owner_id = $1",
+        "DELETE FROM users WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Names of collections where the user is an owner and nobody else (user or team) is.
+pub async fn sole_owner_of(db: &Db, id: i64) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "SELECT c.name FROM collections c JOIN collection_members m ON m.collection_id = c.id \
+         WHERE m.user_id = $1 AND m.role = 'owner' \
+           AND (SELECT COUNT(*) FROM collection_members o WHERE o.collection_id = c.id AND o.role = 'owner') = 1 \
+         ORDER BY c.name",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// A new API token; `token_hash` is the SHA-256 of the secret shown once.
+pub struct NewApiToken<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub read_only: bool,
+    pub expires_at: Option<i64>,
+}
+
+pub async fn insert_api_token(db: &Db, t: &NewApiToken<'_>) -> Result<i64, DbError> {
+    let created = now();
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, read_only, expires_at, revoked, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+    )
+    .bind(t.id)
+    .bind(t.user_id)
+    .bind(t.name)
+    .bind(t.token_hash)
+    .bind(t.read_only as i64)
+    .bind(t.expires_at)
+    .bind(created)
+    .execute(&db.pool)
+    .await?;
+    Ok(created)
+}
+
+/// A user's tokens: `(id, name, read_only, expires_at, created_at, last_used_at)`.
+pub async fn api_tokens_of(
+    db: &Db,
+    user_id: i64,
+) -> Result<Vec<(String, String, i64, Option<i64>, i64, Option<i64>)>, DbError> {
+    sqlx::query_as(
+        "SELECT id, name, read_only, expires_at, created_at, last_used_at FROM api_tokens \
+         WHERE user_id = $1 AND revoked = 0 ORDER BY name, id",
+    )
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// Deletes a token (and, by cascade, refresh tokens minted from it); true if it existed.
+pub async fn delete_api_token(db: &Db, user_id: i64, id: &str) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub async fn touch_api_token(db: &Db, id: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,364 @@
+//! The `berth` command line. Management commands call the same domain functions as the
+//! `/api/v1` handlers, directly against the database, acting with superuser rights (whoever
+//! can run them can already read the database).
+
+use std::{io::Read, path::PathBuf};
+
+use anyhow::Context;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::{
+    auth::rules::Role,
+    config::Config,
+    db::Db,
+    manage::{Actor, Manager, MemberKind, UserPatch},
+    server,
+};
+
+#[derive(Parser)]
+#[command(name = "berth", version, about = "An OCI container registry")]
+pub struct Cli {
+    /// TOML configuration file; every key can also be set as BERTH_<KEY> (`__` between levels).
+    #[arg(long, global = true, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the registry.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage teams.
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+    /// Manage collections and their members.
+    Collection {
+        #[command(subcommand)]
+        command: CollectionCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print it (secrets redacted).
+    Check,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Superuser,
+    Admin,
+    User,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Superuser => Role::Superuser,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::User => Role::User,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        name: String,
+        #[arg(long, value_enum, default_value = "user")]
+        role: RoleArg,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    List,
+    /// Change a user's role, password (from standard input) or active flag.
+    Set {
+        name: String,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        active: Option<bool>,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TeamCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        owner: String,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    AddMember {
+        team: String,
+        user: String,
+    },
+    RemoveMember {
+        team: String,
+        user: String,
+    },
+    /// Make another user the team's owner.
+    Transfer {
+        team: String,
+        owner: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct MemberArg {
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+}
+
+impl MemberArg {
+    fn split(&self) -> (MemberKind, &str) {
+        match (&self.user, &self.team) {
+            (Some(u), _) => (MemberKind::User, u),
+            (None, Some(t)) => (MemberKind::Team, t),
+            (None, None) => (MemberKind::User, ""),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MemberRole {
+    Owner,
+    Contributor,
+}
+
+#[derive(Subcommand)]
+pub enum CollectionCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        owner: String,
+        /// Private (default: the `auth.default_private` setting).
+        #[arg(long)]
+        private: bool,
+    },
+    List,
+    Show {
+        name: String,
+    },
+    SetVisibility {
+        name: String,
+        visibility: Visibility,
+    },
+    Delete {
+        name: String,
+    },
+    AddMember {
+        name: String,
+        #[command(flatten)]
+        member: MemberArg,
+        #[arg(long, value_enum)]
+        role: MemberRole,
+    },
+    RemoveMember {
+        name: String,
+        #[command(flatten)]
+        member: MemberArg,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for USER; it is printed once.
+    Create {
+        user: String,
+        name: String,
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Print a docker `config.json` with an auth entry for this registry host instead.
+        #[arg(long, value_name = "REGISTRY")]
+        docker_config: Option<String>,
+    },
+    List {
+        user: String,
+    },
+    Revoke {
+        user: String,
+        id: String,
+    },
+}
+
+fn print<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Runs a management command against the configured database.
+pub async fn run_management(config: &Config, command: Command) -> anyhow::Result<()> {
+    let db: Db = server::open_db(config).await?;
+    let m = Manager {
+        db: &db,
+        auth: &config.auth,
+    };
+    let sys = Actor::system();
+    match command {
+        Command::User { command } => match command {
+            UserCommand::Create { name, role, .. } => {
+                print(
+                    &m.create_user(&sys, &name, &read_password()?, role.into())
+                        .await?,
+                )?;
+            }
+            UserCommand::List => print(&m.list_users(&sys, "", u32::MAX - 1).await?.0)?,
+            UserCommand::Set {
+                name,
+                role,
+                password_stdin,
+                active,
+            } => {
+                let password = if password_stdin {
+                    Some(read_password()?)
+                } else {
+                    None
+                };
+                let patch = UserPatch {
+                    role: role.map(Role::from),
+                    password,
+                    active,
+                };
+                print(&m.update_user(&sys, &name, patch).await?)?;
+            }
+            UserCommand::Delete { name } => m.delete_user(&sys, &name).await?,
+        },
+        Command::Team { command } => match command {
+            TeamCommand::Create { name, owner } => {
+                print(&m.create_team(&sys, &name, Some(&owner)).await?)?
+            }
+            TeamCommand::List => print(&m.list_teams(&sys, "", u32::MAX - 1).await?.0)?,
+            TeamCommand::Show { name } => print(&m.show_team(&sys, &name).await?)?,
+            TeamCommand::AddMember { team, user } => {
+                print(&m.add_team_member(&sys, &team, &user).await?)?
+            }
+            TeamCommand::RemoveMember { team, user } => {
+                m.remove_team_member(&sys, &team, &user).await?
+            }
+            TeamCommand::Transfer { team, owner } => {
+                print(&m.transfer_team(&sys, &team, &owner).await?)?
+            }
+            TeamCommand::Delete { name } => m.delete_team(&sys, &name).await?,
+        },
+        Command::Collection { command } => match command {
+            CollectionCommand::Create {
+                name,
+                owner,
+                private,
+            } => {
+                let private = private.then_some(true);
+                print(
+                    &m.create_collection(&sys, &name, private, Some(&owner))
+                        .await?,
+                )?;
+            }
+            CollectionCommand::List => print(&m.list_collections(&sys, "", u32::MAX - 1).await?.0)?,
+            CollectionCommand::Show { name } => print(&m.show_collection(&sys, &name).await?)?,
+            CollectionCommand::SetVisibility { name, visibility } => {
+                let private = matches!(visibility, Visibility::Private);
+                print(&m.set_collection_private(&sys, &name, private).await?)?;
+            }
+            CollectionCommand::Delete { name } => m.delete_collection(&sys, &name).await?,
+            CollectionCommand::AddMember { name, member, role } => {
+                let (kind, who) = member.split();
+                let role = match role {
+                    MemberRole::Owner => "owner",
+                    MemberRole::Contributor => "contributor",
+                };
+                print(&m.put_member(&sys, &name, kind, who, role).await?)?;
+            }
+            CollectionCommand::RemoveMember { name, member } => {
+                let (kind, who) = member.split();
+                m.remove_member(&sys, &name, kind, who).await?;
+            }
+        },
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                user,
+                name,
+                read_only,
+                expires_in_days,
+                docker_config,
+            } => {
+                let u = m.user(&user).await?;
+                let t = m
+                    .create_token(u.id, &name, read_only, expires_in_days)
+                    .await?;
+                let secret = t.token.clone().unwrap_or_default();
+                match docker_config {
+                    Some(host) => {
+                        let auth = STANDARD.encode(format!("{user}:{secret}"));
+                        print(&serde_json::json!({ "auths": { host: { "auth": auth } } }))?;
+                    }
+                    None => print(&t)?,
+                }
+            }
+            TokenCommand::List { user } => {
+                let u = m.user(&user).await?;
+                print(&m.list_tokens(u.id).await?)?;
+            }
+            TokenCommand::Revoke { user, id } => {
+                let u = m.user(&user).await?;
+                m.delete_token(u.id, &id).await?;
+            }
+        },
+        Command::Serve | Command::Migrate | Command::Config { .. } => {
+            anyhow::bail!("not a management command")
+        }
+    }
+    Ok(())
+}
