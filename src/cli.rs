@@ -234,77 +234,41 @@ fn print<T: Serialize>(v: &T) -> anyhow::Result<()> {
 
 fn read_password() -> anyhow::Result<String> {
     let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .context("reading the password from standard input")?;
+    std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
     Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Runs a management command against the configured database.
 pub async fn run_management(config: &Config, command: Command) -> anyhow::Result<()> {
     let db: Db = server::open_db(config).await?;
-    let m = Manager {
-        db: &db,
-        auth: &config.auth,
-    };
+    let m = Manager { db: &db, auth: &config.auth };
     let sys = Actor::system();
     match command {
         Command::User { command } => match command {
             UserCommand::Create { name, role, .. } => {
-                print(
-                    &m.create_user(&sys, &name, &read_password()?, role.into())
-                        .await?,
-                )?;
+                print(&m.create_user(&sys, &name, &read_password()?, role.into()).await?)?;
             }
             UserCommand::List => print(&m.list_users(&sys, "", u32::MAX - 1).await?.0)?,
-            UserCommand::Set {
-                name,
-                role,
-                password_stdin,
-                active,
-            } => {
-                let password = if password_stdin {
-                    Some(read_password()?)
-                } else {
-                    None
-                };
-                let patch = UserPatch {
-                    role: role.map(Role::from),
-                    password,
-                    active,
-                };
+            UserCommand::Set { name, role, password_stdin, active } => {
+                let password = if password_stdin { Some(read_password()?) } else { None };
+                let patch = UserPatch { role: role.map(Role::from), password, active };
                 print(&m.update_user(&sys, &name, patch).await?)?;
             }
             UserCommand::Delete { name } => m.delete_user(&sys, &name).await?,
         },
         Command::Team { command } => match command {
-            TeamCommand::Create { name, owner } => {
-                print(&m.create_team(&sys, &name, Some(&owner)).await?)?
-            }
+            TeamCommand::Create { name, owner } => print(&m.create_team(&sys, &name, Some(&owner)).await?)?,
             TeamCommand::List => print(&m.list_teams(&sys, "", u32::MAX - 1).await?.0)?,
             TeamCommand::Show { name } => print(&m.show_team(&sys, &name).await?)?,
-            TeamCommand::AddMember { team, user } => {
-                print(&m.add_team_member(&sys, &team, &user).await?)?
-            }
-            TeamCommand::RemoveMember { team, user } => {
-                m.remove_team_member(&sys, &team, &user).await?
-            }
-            TeamCommand::Transfer { team, owner } => {
-                print(&m.transfer_team(&sys, &team, &owner).await?)?
-            }
+            TeamCommand::AddMember { team, user } => print(&m.add_team_member(&sys, &team, &user).await?)?,
+            TeamCommand::RemoveMember { team, user } => m.remove_team_member(&sys, &team, &user).await?,
+            TeamCommand::Transfer { team, owner } => print(&m.transfer_team(&sys, &team, &owner).await?)?,
             TeamCommand::Delete { name } => m.delete_team(&sys, &name).await?,
         },
         Command::Collection { command } => match command {
-            CollectionCommand::Create {
-                name,
-                owner,
-                private,
-            } => {
+            CollectionCommand::Create { name, owner, private } => {
                 let private = private.then_some(true);
-                print(
-                    &m.create_collection(&sys, &name, private, Some(&owner))
-                        .await?,
-                )?;
+                print(&m.create_collection(&sys, &name, private, Some(&owner)).await?)?;
             }
             CollectionCommand::List => print(&m.list_collections(&sys, "", u32::MAX - 1).await?.0)?,
             CollectionCommand::Show { name } => print(&m.show_collection(&sys, &name).await?)?,
@@ -327,17 +291,9 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             }
         },
         Command::Token { command } => match command {
-            TokenCommand::Create {
-                user,
-                name,
-                read_only,
-                expires_in_days,
-                docker_config,
-            } => {
+            TokenCommand::Create { user, name, read_only, expires_in_days, docker_config } => {
                 let u = m.user(&user).await?;
-                let t = m
-                    .create_token(u.id, &name, read_only, expires_in_days)
-                    .await?;
+                let t = m.create_token(u.id, &name, read_only, expires_in_days).await?;
                 let secret = t.token.clone().unwrap_or_default();
                 match docker_config {
                     Some(host) => {

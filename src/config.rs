@@ -87,9 +87,7 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig {
-            max_manifest_bytes: 4 * 1024 * 1024,
-        }
+        LimitsConfig { max_manifest_bytes: 4 * 1024 * 1024 }
     }
 }
 
@@ -115,14 +113,8 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("data_dir", &self.data_dir)
-            .field(
-                "initial_admin_password",
-                &self.initial_admin_password.as_ref().map(|_| "<redacted>"),
-            )
-            .field(
-                "database.url",
-                &self.database.url.as_ref().map(|u| redact_url(u)),
-            )
+            .field("initial_admin_password", &self.initial_admin_password.as_ref().map(|_| "<redacted>"))
+            .field("database.url", &self.database.url.as_ref().map(|u| redact_url(u)))
             .field("storage.kind", &self.storage.kind)
             .field("auth.service", &self.auth.service)
             .field("auth.user_collections", &self.auth.user_collections)
@@ -153,17 +145,11 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} not found",
-                    file.display()
-                )));
+                return Err(ConfigError::Invalid(format!("config file {} not found", file.display())));
             }
             fig = fig.merge(Toml::file(file));
         }
-        let config: Config = fig
-            .merge(Env::prefixed("BERTH_").split("__"))
-            .extract()
-            .map_err(Box::new)?;
+        let config: Config = fig.merge(Env::prefixed("BERTH_").split("__")).extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
     }
@@ -171,22 +157,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.listen.parse::<SocketAddr>().is_err() {
-            return bad(format!(
-                "listen: {:?} is not an address like 127.0.0.1:5000",
-                self.listen
-            ));
+            return bad(format!("listen: {:?} is not an address like 127.0.0.1:5000", self.listen));
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return bad(format!(
-                "public_url: {url:?} must start with http:// or https://"
-            ));
+            return bad(format!("public_url: {url:?} must start with http:// or https://"));
         }
         if let Some(url) = &self.database.url
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return bad("database.url must be sqlite:… or postgres://…".into());
         }
@@ -226,10 +205,7 @@ mod tests {
     }
 
     #[test]
-    #[expect(
-        clippy::result_large_err,
-        reason = "figment::Jail fixes the closure's error type"
-    )]
+    #[expect(clippy::result_large_err, reason = "figment::Jail fixes the closure's error type")]
     fn env_overrides() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("BERTH_AUTH__USER_COLLECTIONS", "false");
@@ -243,10 +219,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        let c = Config {
-            listen: "nope".into(),
-            ..Config::default()
-        };
+        let c = Config { listen: "nope".into(), ..Config::default() };
         assert!(c.validate().is_err());
         let mut c = Config::default();
         c.auth.token_ttl_secs = 5;
@@ -255,10 +228,7 @@ mod tests {
 
     #[test]
     fn debug_redacts() {
-        let mut c = Config {
-            initial_admin_password: Some("hunter2".into()),
-            ..Config::default()
-        };
+        let mut c = Config { initial_admin_password: Some("hunter2".into()), ..Config::default() };
         c.database.url = Some("postgres://u:secret@h/db".into());
         let s = format!("{c:?}");
         assert!(!s.contains("hunter2") && !s.contains("secret"), "{s}");

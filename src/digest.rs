@@ -66,11 +66,7 @@ pub struct Digest(String);
 impl Digest {
     pub fn algorithm(&self) -> Algorithm {
         // Validated at construction, so the prefix is always one we know.
-        if self.0.starts_with("sha512:") {
-            Algorithm::Sha512
-        } else {
-            Algorithm::Sha256
-        }
+        if self.0.starts_with("sha512:") { Algorithm::Sha512 } else { Algorithm::Sha256 }
     }
 
     /// The hex part after the colon.
@@ -97,18 +93,12 @@ impl FromStr for Digest {
         // The OCI grammar allows other algorithms; we refuse them as unsupported
         // but only after checking the general shape.
         let alg_ok = !alg.is_empty()
-            && alg
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b));
+            && alg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b));
         if !alg_ok || hex.is_empty() {
             return Err(DigestError::Malformed);
         }
         let alg: Algorithm = alg.parse()?;
-        if hex.len() != alg.hex_len()
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if hex.len() != alg.hex_len() || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(DigestError::Malformed);
         }
         Ok(Digest(s.to_owned()))
@@ -181,15 +171,11 @@ impl Hasher {
         match *tag {
             1 => {
                 let s = rest.try_into().map_err(|_| DigestError::BadState)?;
-                sha2::Sha256::deserialize(s)
-                    .map(Hasher::Sha256)
-                    .map_err(|_| DigestError::BadState)
+                sha2::Sha256::deserialize(s).map(Hasher::Sha256).map_err(|_| DigestError::BadState)
             }
             2 => {
                 let s = rest.try_into().map_err(|_| DigestError::BadState)?;
-                sha2::Sha512::deserialize(s)
-                    .map(Hasher::Sha512)
-                    .map_err(|_| DigestError::BadState)
+                sha2::Sha512::deserialize(s).map(Hasher::Sha512).map_err(|_| DigestError::BadState)
             }
             _ => Err(DigestError::BadState),
         }
@@ -214,10 +200,7 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<Digest>(), Err(DigestError::Malformed), "{bad}");
         }
-        assert_eq!(
-            "md5:abcd".parse::<Digest>(),
-            Err(DigestError::UnsupportedAlgorithm)
-        );
+        assert_eq!("md5:abcd".parse::<Digest>(), Err(DigestError::UnsupportedAlgorithm));
     }
 
     #[test]
@@ -226,11 +209,7 @@ mod tests {
             Digest::of(Algorithm::Sha256, b"").as_str(),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert!(
-            Digest::of(Algorithm::Sha512, b"")
-                .as_str()
-                .starts_with("sha512:cf83e1357eefb8bd")
-        );
+        assert!(Digest::of(Algorithm::Sha512, b"").as_str().starts_with("sha512:cf83e1357eefb8bd"));
     }
 
     #[test]

@@ -31,9 +31,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Config {
-            command: ConfigCommand::Check,
-        } => {
+        Command::Config { command: ConfigCommand::Check } => {
             println!("{config:#?}");
             println!("configuration is valid");
             Ok(())

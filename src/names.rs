@@ -122,12 +122,8 @@ impl FromStr for Tag {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
         let b = s.as_bytes();
-        let first_ok = b
-            .first()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
-        let rest_ok = b
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
+        let first_ok = b.first().is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let rest_ok = b.iter().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c));
         if !first_ok || !rest_ok || b.len() > 128 {
             return Err(NameError::Tag);
         }
@@ -151,11 +147,7 @@ pub enum Reference {
 impl FromStr for Reference {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
-        if s.contains(':') {
-            Ok(Reference::Digest(s.parse()?))
-        } else {
-            Ok(Reference::Tag(s.parse()?))
-        }
+        if s.contains(':') { Ok(Reference::Digest(s.parse()?)) } else { Ok(Reference::Tag(s.parse()?)) }
     }
 }
 
@@ -206,45 +198,14 @@ mod tests {
 
     #[test]
     fn repo_names() {
-        for ok in [
-            "a",
-            "alpine",
-            "lab/tools/fmt",
-            "a.b_c__d---e/f0",
-            "127.0.0.1/x",
-            "my-repo/blobs/manifests",
-        ] {
+        for ok in ["a", "alpine", "lab/tools/fmt", "a.b_c__d---e/f0", "127.0.0.1/x", "my-repo/blobs/manifests"] {
             assert!(ok.parse::<RepoName>().is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "A",
-            "a/",
-            "/a",
-            "a//b",
-            "a..b",
-            "a___b",
-            "-a",
-            "a-",
-            "a_",
-            "a:b",
-            "a b",
-            &"a".repeat(256),
-        ] {
+        for bad in ["", "A", "a/", "/a", "a//b", "a..b", "a___b", "-a", "a-", "a_", "a:b", "a b", &"a".repeat(256)] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad}");
         }
-        assert_eq!(
-            "lab/tools/fmt"
-                .parse::<RepoName>()
-                .unwrap()
-                .collection()
-                .as_str(),
-            "lab"
-        );
-        assert_eq!(
-            "alpine".parse::<RepoName>().unwrap().collection().as_str(),
-            "alpine"
-        );
+        assert_eq!("lab/tools/fmt".parse::<RepoName>().unwrap().collection().as_str(), "lab");
+        assert_eq!("alpine".parse::<RepoName>().unwrap().collection().as_str(), "alpine");
     }
 
     #[test]
@@ -259,18 +220,9 @@ mod tests {
 
     #[test]
     fn references() {
-        assert!(matches!(
-            "latest".parse::<Reference>(),
-            Ok(Reference::Tag(_))
-        ));
-        assert!(matches!(
-            "sha256:abc".parse::<Reference>(),
-            Err(NameError::Digest(_))
-        ));
-        assert!(matches!(
-            "bad tag".parse::<Reference>(),
-            Err(NameError::Tag)
-        ));
+        assert!(matches!("latest".parse::<Reference>(), Ok(Reference::Tag(_))));
+        assert!(matches!("sha256:abc".parse::<Reference>(), Err(NameError::Digest(_))));
+        assert!(matches!("bad tag".parse::<Reference>(), Err(NameError::Tag)));
     }
 
     #[test]

@@ -8,9 +8,7 @@ use axum::{
     http::{HeaderName, HeaderValue},
 };
 use tokio::net::TcpListener;
-use tower_http::{
-    catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer,
-};
+use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer};
 
 use crate::{
     api,
@@ -47,18 +45,10 @@ pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
     let keys = Keys::load_or_create(&db, &config.auth.service).await?;
     let store = FsStore::open(&config.data_dir).await?;
-    let public = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+    let public = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
-    let app = Arc::new(App {
-        registry,
-        keys,
-        config,
-        realm,
-    });
+    let app = Arc::new(App { registry, keys, config, realm });
     Ok(Router::new()
         .merge(oci::routes())
         .merge(auth::routes())
@@ -81,9 +71,7 @@ pub async fn serve_with_shutdown(
     let addr = listener.local_addr()?;
     let router = build(config, addr).await?;
     tracing::info!(%addr, "berth listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }
 

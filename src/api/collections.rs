@@ -15,22 +15,10 @@ use crate::{manage::MemberKind, server::AppState};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/collections", get(list).post(create))
-        .route(
-            "/api/v1/collections/{name}",
-            get(show).patch(change).delete(delete),
-        )
-        .route(
-            "/api/v1/collections/{name}/members/users/{username}",
-            put(put_user).delete(remove_user),
-        )
-        .route(
-            "/api/v1/collections/{name}/members/teams/{team}",
-            put(put_team).delete(remove_team),
-        )
-        .route(
-            "/api/v1/repositories/{*name}",
-            get(show_repo).delete(delete_repo),
-        )
+        .route("/api/v1/collections/{name}", get(show).patch(change).delete(delete))
+        .route("/api/v1/collections/{name}/members/users/{username}", put(put_user).delete(remove_user))
+        .route("/api/v1/collections/{name}/members/teams/{team}", put(put_team).delete(remove_team))
+        .route("/api/v1/repositories/{*name}", get(show_repo).delete(delete_repo))
 }
 
 #[derive(Deserialize)]
@@ -41,10 +29,7 @@ struct NewCollection {
 
 async fn create(ctx: Ctx, bytes: Bytes) -> ApiResult {
     let b: NewCollection = body(&bytes)?;
-    let c = ctx
-        .manager()
-        .create_collection(&ctx.actor, &b.name, b.private, None)
-        .await?;
+    let c = ctx.manager().create_collection(&ctx.actor, &b.name, b.private, None).await?;
     Ok(json(StatusCode::CREATED, &c))
 }
 
@@ -56,10 +41,7 @@ async fn list(ctx: Ctx, uri: Uri) -> ApiResult {
 }
 
 async fn show(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
-    Ok(json(
-        StatusCode::OK,
-        &ctx.manager().show_collection(&ctx.actor, &name).await?,
-    ))
+    Ok(json(StatusCode::OK, &ctx.manager().show_collection(&ctx.actor, &name).await?))
 }
 
 #[derive(Deserialize)]
@@ -70,12 +52,7 @@ struct Change {
 
 async fn change(ctx: Ctx, Path(name): Path<String>, bytes: Bytes) -> ApiResult {
     let b: Change = body(&bytes)?;
-    Ok(json(
-        StatusCode::OK,
-        &ctx.manager()
-            .set_collection_private(&ctx.actor, &name, b.private)
-            .await?,
-    ))
+    Ok(json(StatusCode::OK, &ctx.manager().set_collection_private(&ctx.actor, &name, b.private).await?))
 }
 
 async fn delete(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
@@ -88,20 +65,9 @@ struct Role {
     role: String,
 }
 
-async fn put_member(
-    ctx: Ctx,
-    name: &str,
-    kind: MemberKind,
-    member: &str,
-    bytes: &Bytes,
-) -> ApiResult {
+async fn put_member(ctx: Ctx, name: &str, kind: MemberKind, member: &str, bytes: &Bytes) -> ApiResult {
     let b: Role = body(bytes)?;
-    Ok(json(
-        StatusCode::OK,
-        &ctx.manager()
-            .put_member(&ctx.actor, name, kind, member, &b.role)
-            .await?,
-    ))
+    Ok(json(StatusCode::OK, &ctx.manager().put_member(&ctx.actor, name, kind, member, &b.role).await?))
 }
 
 async fn put_user(ctx: Ctx, Path((name, user)): Path<(String, String)>, bytes: Bytes) -> ApiResult {
@@ -113,24 +79,17 @@ async fn put_team(ctx: Ctx, Path((name, team)): Path<(String, String)>, bytes: B
 }
 
 async fn remove_user(ctx: Ctx, Path((name, user)): Path<(String, String)>) -> ApiResult {
-    ctx.manager()
-        .remove_member(&ctx.actor, &name, MemberKind::User, &user)
-        .await?;
+    ctx.manager().remove_member(&ctx.actor, &name, MemberKind::User, &user).await?;
     Ok(no_content())
 }
 
 async fn remove_team(ctx: Ctx, Path((name, team)): Path<(String, String)>) -> ApiResult {
-    ctx.manager()
-        .remove_member(&ctx.actor, &name, MemberKind::Team, &team)
-        .await?;
+    ctx.manager().remove_member(&ctx.actor, &name, MemberKind::Team, &team).await?;
     Ok(no_content())
 }
 
 async fn show_repo(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
-    Ok(json(
-        StatusCode::OK,
-        &ctx.manager().show_repository(&ctx.actor, &name).await?,
-    ))
+    Ok(json(StatusCode::OK, &ctx.manager().show_repository(&ctx.actor, &name).await?))
 }
 
 async fn delete_repo(ctx: Ctx, Path(name): Path<String>) -> ApiResult {

@@ -25,9 +25,7 @@ use crate::{
 };
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .merge(people::routes())
-        .merge(collections::routes())
+    Router::new().merge(people::routes()).merge(collections::routes())
 }
 
 #[derive(Debug)]
@@ -46,11 +44,9 @@ impl From<ManageError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error, message) = match self {
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or invalid credentials".to_owned(),
-            ),
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid credentials".to_owned())
+            }
             ApiError::Throttled(secs) => {
                 let mut r = (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -59,34 +55,21 @@ impl IntoResponse for ApiError {
                     })),
                 )
                     .into_response();
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 return r;
             }
             ApiError::Manage(e) => match e {
                 ManageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
-                ManageError::Forbidden => {
-                    (StatusCode::FORBIDDEN, "forbidden", "not allowed".to_owned())
-                }
-                ManageError::NotFound(m) => {
-                    (StatusCode::NOT_FOUND, "not_found", format!("{m} not found"))
-                }
+                ManageError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "not allowed".to_owned()),
+                ManageError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", format!("{m} not found")),
                 ManageError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
                 ManageError::Internal(e) => {
                     tracing::error!(error = format!("{e:#}"), "management API error");
-                    (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "internal error".to_owned(),
-                    )
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
                 }
             },
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": error, "message": message })),
-        )
-            .into_response()
+        (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
     }
 }
 
@@ -105,47 +88,31 @@ impl FromRequestParts<AppState> for Ctx {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Ctx, ApiError> {
         let db = &app.registry.db;
         let headers = &parts.headers;
-        let auth = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let who = if let Some(token) = auth
-            .strip_prefix("Bearer ")
-            .or_else(|| auth.strip_prefix("bearer "))
-        {
-            credentials::authenticate_api_token(db, token.trim())
-                .await
-                .map_err(|e| match e {
-                    CredentialError::Invalid => ApiError::Unauthorized,
-                    CredentialError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
-                })?
+        let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let who = if let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
+            credentials::authenticate_api_token(db, token.trim()).await.map_err(|e| match e {
+                CredentialError::Invalid => ApiError::Unauthorized,
+                CredentialError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
+            })?
         } else if let Some((u, p)) = basic(headers) {
-            throttle::login(db, &u, &p, client_ip(&parts.extensions))
-                .await
-                .map_err(|e| match e {
-                    LoginError::Invalid => ApiError::Unauthorized,
-                    LoginError::Throttled(s) => ApiError::Throttled(s),
-                    LoginError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
-                })?
+            throttle::login(db, &u, &p, client_ip(&parts.extensions)).await.map_err(|e| match e {
+                LoginError::Invalid => ApiError::Unauthorized,
+                LoginError::Throttled(s) => ApiError::Throttled(s),
+                LoginError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
+            })?
         } else {
             return Err(ApiError::Unauthorized);
         };
         if who.read_only && parts.method != Method::GET && parts.method != Method::HEAD {
             return Err(ApiError::Manage(ManageError::Forbidden));
         }
-        Ok(Ctx {
-            app: app.clone(),
-            actor: Actor::from_authenticated(&who),
-        })
+        Ok(Ctx { app: app.clone(), actor: Actor::from_authenticated(&who) })
     }
 }
 
 impl Ctx {
     pub fn manager(&self) -> Manager<'_> {
-        Manager {
-            db: &self.app.registry.db,
-            auth: &self.app.config.auth,
-        }
+        Manager { db: &self.app.registry.db, auth: &self.app.config.auth }
     }
 }
 
@@ -165,28 +132,19 @@ pub fn no_content() -> Response {
 
 /// `n` (default 100, at most 1000) and `last` from a query string.
 pub fn page_params(query: Option<&str>) -> Result<(u32, String), ApiError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let n = match get("n") {
         None => 100,
-        Some(s) => s
-            .parse::<u32>()
-            .map_err(|_| ApiError::Manage(ManageError::BadRequest("invalid n".into())))?
-            .min(1000),
+        Some(s) => {
+            s.parse::<u32>().map_err(|_| ApiError::Manage(ManageError::BadRequest("invalid n".into())))?.min(1000)
+        }
     };
     Ok((n, get("last").unwrap_or_default()))
 }
 
 /// A JSON array page with `Link` to the next one when there is more.
-pub fn paged<T: Serialize>(
-    path: &str,
-    n: u32,
-    items: Vec<T>,
-    more: bool,
-    last_name: Option<String>,
-) -> Response {
+pub fn paged<T: Serialize>(path: &str, n: u32, items: Vec<T>, more: bool, last_name: Option<String>) -> Response {
     let mut r = json(StatusCode::OK, &items);
     if more && let Some(last) = last_name {
         let q = form_urlencoded::Serializer::new(String::new())

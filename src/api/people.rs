@@ -19,21 +19,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me", get(me))
         .route("/api/v1/users", get(list_users).post(create_user))
-        .route(
-            "/api/v1/users/{username}",
-            axum::routing::patch(update_user).delete(delete_user),
-        )
+        .route("/api/v1/users/{username}", axum::routing::patch(update_user).delete(delete_user))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", axum::routing::delete(delete_token))
         .route("/api/v1/teams", get(list_teams).post(create_team))
-        .route(
-            "/api/v1/teams/{team}",
-            get(show_team).patch(transfer_team).delete(delete_team),
-        )
-        .route(
-            "/api/v1/teams/{team}/members/{username}",
-            put(add_member).delete(remove_member),
-        )
+        .route("/api/v1/teams/{team}", get(show_team).patch(transfer_team).delete(delete_team))
+        .route("/api/v1/teams/{team}/members/{username}", put(add_member).delete(remove_member))
 }
 
 fn user_id(ctx: &Ctx) -> Result<i64, ApiError> {
@@ -47,10 +38,7 @@ async fn me(ctx: Ctx) -> ApiResult {
         crate::auth::rules::Role::Admin => "admin",
         _ => "user",
     };
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "username": a.username, "role": role, "read_only": a.read_only }),
-    ))
+    Ok(json(StatusCode::OK, &serde_json::json!({ "username": a.username, "role": role, "read_only": a.read_only })))
 }
 
 #[derive(Deserialize)]
@@ -63,10 +51,7 @@ struct NewUser {
 async fn create_user(ctx: Ctx, bytes: Bytes) -> ApiResult {
     let b: NewUser = body(&bytes)?;
     let role = parse_role(b.role.as_deref().unwrap_or("user"))?;
-    let u = ctx
-        .manager()
-        .create_user(&ctx.actor, &b.username, &b.password, role)
-        .await?;
+    let u = ctx.manager().create_user(&ctx.actor, &b.username, &b.password, role).await?;
     Ok(json(StatusCode::CREATED, &u))
 }
 
@@ -87,15 +72,9 @@ struct UserChange {
 
 async fn update_user(ctx: Ctx, Path(username): Path<String>, bytes: Bytes) -> ApiResult {
     let b: UserChange = body(&bytes)?;
-    let patch = UserPatch {
-        role: b.role.as_deref().map(parse_role).transpose()?,
-        password: b.password,
-        active: b.active,
-    };
-    let u = ctx
-        .manager()
-        .update_user(&ctx.actor, &username, patch)
-        .await?;
+    let patch =
+        UserPatch { role: b.role.as_deref().map(parse_role).transpose()?, password: b.password, active: b.active };
+    let u = ctx.manager().update_user(&ctx.actor, &username, patch).await?;
     Ok(json(StatusCode::OK, &u))
 }
 
@@ -114,10 +93,7 @@ struct NewToken {
 
 async fn create_token(ctx: Ctx, bytes: Bytes) -> ApiResult {
     let b: NewToken = body(&bytes)?;
-    let t = ctx
-        .manager()
-        .create_token(user_id(&ctx)?, &b.name, b.read_only, b.expires_in_days)
-        .await?;
+    let t = ctx.manager().create_token(user_id(&ctx)?, &b.name, b.read_only, b.expires_in_days).await?;
     Ok(json(StatusCode::CREATED, &t))
 }
 
@@ -150,10 +126,7 @@ async fn list_teams(ctx: Ctx, uri: Uri) -> ApiResult {
 }
 
 async fn show_team(ctx: Ctx, Path(team): Path<String>) -> ApiResult {
-    Ok(json(
-        StatusCode::OK,
-        &ctx.manager().show_team(&ctx.actor, &team).await?,
-    ))
+    Ok(json(StatusCode::OK, &ctx.manager().show_team(&ctx.actor, &team).await?))
 }
 
 #[derive(Deserialize)]
@@ -163,15 +136,8 @@ struct TeamChange {
 
 async fn transfer_team(ctx: Ctx, Path(team): Path<String>, bytes: Bytes) -> ApiResult {
     let b: TeamChange = body(&bytes)?;
-    let owner = b
-        .owner
-        .ok_or_else(|| ApiError::Manage(ManageError::BadRequest("owner is required".into())))?;
-    Ok(json(
-        StatusCode::OK,
-        &ctx.manager()
-            .transfer_team(&ctx.actor, &team, &owner)
-            .await?,
-    ))
+    let owner = b.owner.ok_or_else(|| ApiError::Manage(ManageError::BadRequest("owner is required".into())))?;
+    Ok(json(StatusCode::OK, &ctx.manager().transfer_team(&ctx.actor, &team, &owner).await?))
 }
 
 async fn delete_team(ctx: Ctx, Path(team): Path<String>) -> ApiResult {
@@ -180,18 +146,11 @@ async fn delete_team(ctx: Ctx, Path(team): Path<String>) -> ApiResult {
 }
 
 async fn add_member(ctx: Ctx, Path((team, username)): Path<(String, String)>) -> ApiResult {
-    ctx.manager()
-        .add_team_member(&ctx.actor, &team, &username)
-        .await?;
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "team": team, "user": username }),
-    ))
+    ctx.manager().add_team_member(&ctx.actor, &team, &username).await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "team": team, "user": username })))
 }
 
 async fn remove_member(ctx: Ctx, Path((team, username)): Path<(String, String)>) -> ApiResult {
-    ctx.manager()
-        .remove_team_member(&ctx.actor, &team, &username)
-        .await?;
+    ctx.manager().remove_team_member(&ctx.actor, &team, &username).await?;
     Ok(no_content())
 }

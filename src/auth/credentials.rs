@@ -23,10 +23,7 @@ pub struct Authenticated {
 
 impl Authenticated {
     pub fn principal(&self) -> Principal {
-        Principal {
-            role: self.role,
-            read_only: self.read_only,
-        }
+        Principal { role: self.role, read_only: self.read_only }
     }
 }
 
@@ -52,17 +49,11 @@ fn active_with_role(user: UserRow) -> Result<(UserRow, Role), CredentialError> {
 }
 
 /// Checks `username` with a password or an API token.
-pub async fn authenticate(
-    db: &Db,
-    username: &str,
-    secret: &str,
-) -> Result<Authenticated, CredentialError> {
+pub async fn authenticate(db: &Db, username: &str, secret: &str) -> Result<Authenticated, CredentialError> {
     if secret.starts_with(API_TOKEN_PREFIX) {
         let token = db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?;
         let token = token.ok_or(CredentialError::Invalid)?;
-        let user = db::users::by_id(db, token.user_id)
-            .await?
-            .ok_or(CredentialError::Invalid)?;
+        let user = db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?;
         if user.username != username {
             return Err(CredentialError::Invalid);
         }
@@ -76,60 +67,34 @@ pub async fn authenticate(
         return Err(CredentialError::Invalid);
     }
     let (user, role) = active_with_role(user)?;
-    Ok(Authenticated {
-        user,
-        role,
-        read_only: false,
-        api_token_id: None,
-    })
+    Ok(Authenticated { user, role, read_only: false, api_token_id: None })
 }
 
 /// Checks a bare API token (Bearer on the management API).
-pub async fn authenticate_api_token(
-    db: &Db,
-    secret: &str,
-) -> Result<Authenticated, CredentialError> {
+pub async fn authenticate_api_token(db: &Db, secret: &str) -> Result<Authenticated, CredentialError> {
     if !secret.starts_with(API_TOKEN_PREFIX) {
         return Err(CredentialError::Invalid);
     }
-    let token = db::users::api_token_by_hash(db, &password::secret_hash(secret))
-        .await?
-        .ok_or(CredentialError::Invalid)?;
-    let user = db::users::by_id(db, token.user_id)
-        .await?
-        .ok_or(CredentialError::Invalid)?;
+    let token =
+        db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?.ok_or(CredentialError::Invalid)?;
+    let user = db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?;
     from_api_token(db, user, &token.id).await
 }
 
-async fn from_api_token(
-    db: &Db,
-    user: UserRow,
-    token_id: &str,
-) -> Result<Authenticated, CredentialError> {
-    let token = db::users::api_token_by_id(db, token_id)
-        .await?
-        .ok_or(CredentialError::Invalid)?;
+async fn from_api_token(db: &Db, user: UserRow, token_id: &str) -> Result<Authenticated, CredentialError> {
+    let token = db::users::api_token_by_id(db, token_id).await?.ok_or(CredentialError::Invalid)?;
     if token.revoked || token.expires_at.is_some_and(|e| e <= db::now()) {
         return Err(CredentialError::Invalid);
     }
     let (user, role) = active_with_role(user)?;
-    Ok(Authenticated {
-        user,
-        role,
-        read_only: token.read_only,
-        api_token_id: Some(token.id),
-    })
+    Ok(Authenticated { user, role, read_only: token.read_only, api_token_id: Some(token.id) })
 }
 
 /// Checks a refresh token; it dies with a password change, deactivation, or its API token.
 pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated, CredentialError> {
     let (user_id, api_token_id, created_at) =
-        db::users::refresh_token(db, &password::secret_hash(refresh))
-            .await?
-            .ok_or(CredentialError::Invalid)?;
-    let user = db::users::by_id(db, user_id)
-        .await?
-        .ok_or(CredentialError::Invalid)?;
+        db::users::refresh_token(db, &password::secret_hash(refresh)).await?.ok_or(CredentialError::Invalid)?;
+    let user = db::users::by_id(db, user_id).await?.ok_or(CredentialError::Invalid)?;
     if created_at < user.password_changed_at {
         return Err(CredentialError::Invalid);
     }
@@ -137,12 +102,7 @@ pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated,
         Some(id) => from_api_token(db, user, &id).await,
         None => {
             let (user, role) = active_with_role(user)?;
-            Ok(Authenticated {
-                user,
-                role,
-                read_only: false,
-                api_token_id: None,
-            })
+            Ok(Authenticated { user, role, read_only: false, api_token_id: None })
         }
     }
 }
@@ -150,12 +110,7 @@ pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated,
 /// Mints a refresh token bound to this credential.
 pub async fn mint_refresh_token(db: &Db, who: &Authenticated) -> Result<String, CredentialError> {
     let secret = password::random_secret(REFRESH_TOKEN_PREFIX);
-    db::users::insert_refresh_token(
-        db,
-        &password::secret_hash(&secret),
-        who.user.id,
-        who.api_token_id.as_deref(),
-    )
-    .await?;
+    db::users::insert_refresh_token(db, &password::secret_hash(&secret), who.user.id, who.api_token_id.as_deref())
+        .await?;
     Ok(secret)
 }

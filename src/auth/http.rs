@@ -25,9 +25,7 @@ use crate::{
 };
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/token", get(get_token).post(post_token))
-        .route("/token/jwks.json", get(jwks))
+    Router::new().route("/token", get(get_token).post(post_token)).route("/token/jwks.json", get(jwks))
 }
 
 fn login_fail(e: LoginError) -> OciError {
@@ -45,11 +43,9 @@ pub fn client_ip(ext: &Extensions) -> Option<IpAddr> {
 
 fn fail(e: CredentialError) -> OciError {
     match e {
-        CredentialError::Invalid => OciError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "invalid username or password",
-        ),
+        CredentialError::Invalid => {
+            OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid username or password")
+        }
         CredentialError::Internal(e) => internal(e),
     }
 }
@@ -74,44 +70,23 @@ pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 impl App {
     fn check_anonymous(&self, who: &Option<Authenticated>) -> Result<(), OciError> {
         if who.is_none() && self.config.auth.private_registry {
-            return Err(OciError::new(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "authentication required",
-            ));
+            return Err(OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"));
         }
         Ok(())
     }
 }
 
-async fn get_token(
-    State(app): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Response, OciError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
+async fn get_token(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, OciError> {
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let who = match basic(&headers) {
-        Some((u, p)) => Some(
-            credentials::authenticate(&app.registry.db, &u, &p)
-                .await
-                .map_err(fail)?,
-        ),
+        Some((u, p)) => Some(credentials::authenticate(&app.registry.db, &u, &p).await.map_err(fail)?),
         None => None,
     };
     app.check_anonymous(&who)?;
-    let scopes = scope::parse_all(
-        pairs
-            .iter()
-            .filter(|(k, _)| k == "scope")
-            .map(|(_, v)| v.as_str()),
-    );
-    let issued = app
-        .issue_token(who.as_ref(), &scopes)
-        .await
-        .map_err(internal)?;
+    let scopes = scope::parse_all(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
+    let issued = app.issue_token(who.as_ref(), &scopes).await.map_err(internal)?;
     let mut body = serde_json::json!({
         "token": issued.token,
         "access_token": issued.token,
@@ -119,19 +94,12 @@ async fn get_token(
         "issued_at": rfc3339(issued.claims.iat),
     });
     if let (Some(w), Some("true")) = (&who, param("offline_token")) {
-        body["refresh_token"] = credentials::mint_refresh_token(&app.registry.db, w)
-            .await
-            .map_err(fail)?
-            .into();
+        body["refresh_token"] = credentials::mint_refresh_token(&app.registry.db, w).await.map_err(fail)?.into();
     }
     Ok(Json(body).into_response())
 }
 
-async fn post_token(
-    State(app): State<AppState>,
-    ext: Extensions,
-    body: Bytes,
-) -> Result<Response, OciError> {
+async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -> Result<Response, OciError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let bad = |m: &str| OciError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", m);
@@ -141,15 +109,9 @@ async fn post_token(
             let (Some(u), Some(p)) = (param("username"), param("password")) else {
                 return Err(bad("username and password are required"));
             };
-            let who = throttle::login(db, u, p, client_ip(&ext))
-                .await
-                .map_err(login_fail)?;
+            let who = throttle::login(db, u, p, client_ip(&ext)).await.map_err(login_fail)?;
             let refresh = if param("access_type") == Some("offline") {
-                Some(
-                    credentials::mint_refresh_token(db, &who)
-                        .await
-                        .map_err(fail)?,
-                )
+                Some(credentials::mint_refresh_token(db, &who).await.map_err(fail)?)
             } else {
                 None
             };
@@ -158,20 +120,12 @@ async fn post_token(
         Some("refresh_token") => {
             let rt = param("refresh_token").ok_or_else(|| bad("refresh_token is required"))?;
             // Refresh tokens are not rotated: hand back the same one.
-            (
-                credentials::from_refresh_token(db, rt)
-                    .await
-                    .map_err(fail)?,
-                Some(rt.to_owned()),
-            )
+            (credentials::from_refresh_token(db, rt).await.map_err(fail)?, Some(rt.to_owned()))
         }
         _ => return Err(bad("grant_type must be password or refresh_token")),
     };
     let scope_param = param("scope").unwrap_or("");
-    let issued = app
-        .issue_token(Some(&who), &scope::parse_all([scope_param]))
-        .await
-        .map_err(internal)?;
+    let issued = app.issue_token(Some(&who), &scope::parse_all([scope_param])).await.map_err(internal)?;
     let mut out = serde_json::json!({
         "access_token": issued.token,
         "token": issued.token,

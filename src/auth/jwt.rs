@@ -52,9 +52,7 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("Keys").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -80,22 +78,14 @@ impl Keys {
             let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig", "alg": "ES256"});
             verifying.insert(kid.clone(), VerifyKey { key, jwk });
         }
-        let (kid, pkcs8) = rows
-            .into_iter()
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("no signing key"))?;
+        let (kid, pkcs8) = rows.into_iter().next().ok_or_else(|| anyhow::anyhow!("no signing key"))?;
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&[service]);
         validation.set_issuer(&[ISSUER]);
         validation.validate_nbf = true;
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss", "sub"]);
-        Ok(Keys {
-            kid,
-            signing: EncodingKey::from_ec_der(&pkcs8),
-            verifying,
-            validation,
-        })
+        Ok(Keys { kid, signing: EncodingKey::from_ec_der(&pkcs8), verifying, validation })
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
@@ -108,9 +98,7 @@ impl Keys {
     pub fn verify(&self, token: &str) -> Option<Claims> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let key = self.verifying.get(header.kid.as_deref()?)?;
-        jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation)
-            .ok()
-            .map(|d| d.claims)
+        jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation).ok().map(|d| d.claims)
     }
 
     pub fn jwks(&self) -> serde_json::Value {
@@ -122,12 +110,8 @@ impl Keys {
 
 /// The uncompressed P-256 public point (65 bytes) of a PKCS#8 key.
 fn public_key(pkcs8: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let pair = EcdsaKeyPair::from_pkcs8(
-        &ECDSA_P256_SHA256_FIXED_SIGNING,
-        pkcs8,
-        &SystemRandom::new(),
-    )
-    .map_err(|_| anyhow::anyhow!("stored signing key is invalid"))?;
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("stored signing key is invalid"))?;
     let public = pair.public_key().as_ref().to_vec();
     anyhow::ensure!(public.len() == 65, "unexpected public key length");
     Ok(public)
@@ -143,9 +127,7 @@ mod tests {
 
     async fn keys(service: &str) -> (Keys, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
         db.migrate().await.unwrap();
         (Keys::load_or_create(&db, service).await.unwrap(), dir)
     }
@@ -160,11 +142,7 @@ mod tests {
             nbf: now,
             iat: now,
             jti: "x".into(),
-            access: vec![AccessEntry {
-                kind: "repository".into(),
-                name: "a/b".into(),
-                actions: vec!["pull".into()],
-            }],
+            access: vec![AccessEntry { kind: "repository".into(), name: "a/b".into(), actions: vec!["pull".into()] }],
         }
     }
 
@@ -185,7 +163,9 @@ mod tests {
         assert!(k.verify(&k.sign(&claims("berth", -60)).unwrap()).is_none());
         let t = k.sign(&claims("berth", 60)).unwrap();
         let mut parts: Vec<&str> = t.split('.').collect();
-        let forged = URL_SAFE_NO_PAD.encode(br#"{"iss":"berth","sub":"root","aud":"berth","exp":9999999999,"nbf":0,"iat":0,"jti":"x","access":[]}"#);
+        let forged = URL_SAFE_NO_PAD.encode(
+            br#"{"iss":"berth","sub":"root","aud":"berth","exp":9999999999,"nbf":0,"iat":0,"jti":"x","access":[]}"#,
+        );
         parts[1] = &forged;
         assert!(k.verify(&parts.join(".")).is_none());
         // A key from another database does not verify.

@@ -24,11 +24,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 /// Whether the password matches the PHC string. A malformed hash never matches.
 pub async fn verify(password: String, phc: String) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
+        PasswordHash::new(&phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     })
     .await
     .unwrap_or(false)

@@ -42,15 +42,11 @@ impl Actions {
 
     /// Explicit action names, in a fixed order.
     pub fn names(self) -> Vec<String> {
-        [
-            (Actions::PULL, "pull"),
-            (Actions::PUSH, "push"),
-            (Actions::DELETE, "delete"),
-        ]
-        .into_iter()
-        .filter(|(a, _)| self.contains(*a))
-        .map(|(_, n)| n.to_owned())
-        .collect()
+        [(Actions::PULL, "pull"), (Actions::PUSH, "push"), (Actions::DELETE, "delete")]
+            .into_iter()
+            .filter(|(a, _)| self.contains(*a))
+            .map(|(_, n)| n.to_owned())
+            .collect()
     }
 }
 
@@ -105,11 +101,7 @@ pub struct Collection {
 }
 
 impl Collection {
-    pub const ABSENT: Collection = Collection {
-        exists: false,
-        private: false,
-        membership: None,
-    };
+    pub const ABSENT: Collection = Collection { exists: false, private: false, membership: None };
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -131,11 +123,7 @@ pub fn grant(p: Principal, c: Collection, s: Settings, wanted: Actions) -> Actio
         Role::Anonymous if c.exists && !c.private && !s.private_registry => Actions::PULL,
         Role::Anonymous => Actions::NONE,
     };
-    let allowed = if p.read_only {
-        allowed.intersect(Actions::PULL)
-    } else {
-        allowed
-    };
+    let allowed = if p.read_only { allowed.intersect(Actions::PULL) } else { allowed };
     allowed.intersect(wanted)
 }
 
@@ -159,11 +147,7 @@ mod tests {
     const NO: Actions = Actions::NONE;
 
     fn col(exists: bool, private: bool, m: Option<Membership>) -> Collection {
-        Collection {
-            exists,
-            private,
-            membership: m,
-        }
+        Collection { exists, private, membership: m }
     }
 
     /// Every row of the DESIGN §3 table, for each collection visibility and setting.
@@ -192,29 +176,12 @@ mod tests {
         ];
         for &(role, m, private, private_registry, want) in rows {
             for user_collections in [true, false] {
-                let s = Settings {
-                    user_collections,
-                    private_registry,
-                };
-                let p = Principal {
-                    role,
-                    read_only: false,
-                };
+                let s = Settings { user_collections, private_registry };
+                let p = Principal { role, read_only: false };
                 let got = grant(p, col(true, private, m), s, ALL);
-                assert_eq!(
-                    got, want,
-                    "{role:?} {m:?} private={private} preg={private_registry} uc={user_collections}"
-                );
+                assert_eq!(got, want, "{role:?} {m:?} private={private} preg={private_registry} uc={user_collections}");
                 // A read-only token never gets more than pull.
-                let ro = grant(
-                    Principal {
-                        role,
-                        read_only: true,
-                    },
-                    col(true, private, m),
-                    s,
-                    ALL,
-                );
+                let ro = grant(Principal { role, read_only: true }, col(true, private, m), s, ALL);
                 assert_eq!(ro, want.intersect(P));
                 // Never more than asked.
                 assert_eq!(grant(p, col(true, private, m), s, P), want.intersect(P));
@@ -224,42 +191,16 @@ mod tests {
 
     #[test]
     fn absent_collection_grants_pull_to_staff_only() {
-        let s = Settings {
-            user_collections: true,
-            private_registry: false,
-        };
-        for (role, want) in [
-            (Role::Superuser, ALL),
-            (Role::Admin, ALL),
-            (Role::User, NO),
-            (Role::Anonymous, NO),
-        ] {
-            assert_eq!(
-                grant(
-                    Principal {
-                        role,
-                        read_only: false
-                    },
-                    Collection::ABSENT,
-                    s,
-                    ALL
-                ),
-                want,
-                "{role:?}"
-            );
+        let s = Settings { user_collections: true, private_registry: false };
+        for (role, want) in [(Role::Superuser, ALL), (Role::Admin, ALL), (Role::User, NO), (Role::Anonymous, NO)] {
+            assert_eq!(grant(Principal { role, read_only: false }, Collection::ABSENT, s, ALL), want, "{role:?}");
         }
     }
 
     #[test]
     fn creation() {
-        let on = Settings {
-            user_collections: true,
-            private_registry: false,
-        };
-        let off = Settings {
-            user_collections: false,
-            private_registry: false,
-        };
+        let on = Settings { user_collections: true, private_registry: false };
+        let off = Settings { user_collections: false, private_registry: false };
         let p = |role, read_only| Principal { role, read_only };
         assert!(may_create_collection(p(Role::User, false), on));
         assert!(!may_create_collection(p(Role::User, false), off));

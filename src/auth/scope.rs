@@ -18,11 +18,7 @@ pub enum Scope {
 /// Parses every scope in the given `scope` values (each may hold several, space-separated).
 /// Unknown resource types are dropped.
 pub fn parse_all<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Scope> {
-    values
-        .into_iter()
-        .flat_map(|v| v.split_whitespace())
-        .filter_map(parse_one)
-        .collect()
+    values.into_iter().flat_map(|v| v.split_whitespace()).filter_map(parse_one).collect()
 }
 
 fn parse_one(s: &str) -> Option<Scope> {
@@ -45,10 +41,7 @@ mod tests {
 
     #[test]
     fn parses() {
-        let s = parse_all([
-            "repository:lab/tools:pull,push registry:catalog:*",
-            "repository(plugin):x:pull",
-        ]);
+        let s = parse_all(["repository:lab/tools:pull,push registry:catalog:*", "repository(plugin):x:pull"]);
         assert_eq!(s.len(), 3);
         assert!(
             matches!(&s[0], Scope::Repository { name: Some(n), actions, .. } if n.as_str() == "lab/tools" && *actions == Actions::parse_list("pull,push"))
@@ -60,9 +53,7 @@ mod tests {
     #[test]
     fn host_port_and_invalid_names() {
         let s = parse_all(["repository:localhost:5000/foo:pull"]);
-        assert!(
-            matches!(&s[0], Scope::Repository { raw_name, name: None, .. } if raw_name == "localhost:5000/foo")
-        );
+        assert!(matches!(&s[0], Scope::Repository { raw_name, name: None, .. } if raw_name == "localhost:5000/foo"));
         let s = parse_all(["repository:UPPER:pull"]);
         assert!(matches!(&s[0], Scope::Repository { name: None, .. }));
     }

@@ -43,42 +43,26 @@ pub fn block_secs(failures: i64, free: i64) -> i64 {
 }
 
 /// Checks a username and secret (password or API token), throttled per account and address.
-pub async fn login(
-    db: &Db,
-    username: &str,
-    secret: &str,
-    ip: Option<IpAddr>,
-) -> Result<Authenticated, LoginError> {
+pub async fn login(db: &Db, username: &str, secret: &str, ip: Option<IpAddr>) -> Result<Authenticated, LoginError> {
     let keys = keys(username, ip);
     let now = db::now();
-    let until = db::throttle::blocked_until(db, &keys)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let until = db::throttle::blocked_until(db, &keys).await.map_err(anyhow::Error::from)?;
     if until > now {
         return Err(LoginError::Throttled((until - now) as u64));
     }
     match credentials::authenticate(db, username, secret).await {
         Ok(a) => {
-            db::throttle::clear(db, &keys[0])
-                .await
-                .map_err(anyhow::Error::from)?;
+            db::throttle::clear(db, &keys[0]).await.map_err(anyhow::Error::from)?;
             Ok(a)
         }
         Err(CredentialError::Invalid) => {
             for k in &keys {
-                let failures = db::throttle::record_failure(db, k, now, WINDOW_SECS)
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                let free = if k.starts_with("ip:") {
-                    FREE_FAILURES_PER_ADDRESS
-                } else {
-                    FREE_FAILURES
-                };
+                let failures =
+                    db::throttle::record_failure(db, k, now, WINDOW_SECS).await.map_err(anyhow::Error::from)?;
+                let free = if k.starts_with("ip:") { FREE_FAILURES_PER_ADDRESS } else { FREE_FAILURES };
                 let secs = block_secs(failures, free);
                 if secs > 0 {
-                    db::throttle::block(db, k, now + secs)
-                        .await
-                        .map_err(anyhow::Error::from)?;
+                    db::throttle::block(db, k, now + secs).await.map_err(anyhow::Error::from)?;
                 }
             }
             Err(LoginError::Invalid)

@@ -66,53 +66,25 @@ impl App {
 
     /// Issues a token for the principal and scopes. Asking for more than the rules grant
     /// is not an error: the token simply lists less.
-    pub async fn issue_token(
-        &self,
-        who: Option<&Authenticated>,
-        scopes: &[Scope],
-    ) -> anyhow::Result<Issued> {
-        let p = who.map_or(
-            Principal {
-                role: Role::Anonymous,
-                read_only: false,
-            },
-            Authenticated::principal,
-        );
+    pub async fn issue_token(&self, who: Option<&Authenticated>, scopes: &[Scope]) -> anyhow::Result<Issued> {
+        let p = who.map_or(Principal { role: Role::Anonymous, read_only: false }, Authenticated::principal);
         let mut access: Vec<AccessEntry> = Vec::new();
         for scope in scopes {
             let (kind, name, actions) = match scope {
                 Scope::Catalog => ("registry", "catalog".to_owned(), vec!["*".to_owned()]),
-                Scope::Repository {
-                    raw_name,
-                    name: None,
-                    ..
-                } => ("repository", raw_name.clone(), vec![]),
-                Scope::Repository {
-                    name: Some(n),
-                    actions,
-                    ..
-                } => (
-                    "repository",
-                    n.to_string(),
-                    self.grant_repo(who, p, n, *actions).await?.names(),
-                ),
+                Scope::Repository { raw_name, name: None, .. } => ("repository", raw_name.clone(), vec![]),
+                Scope::Repository { name: Some(n), actions, .. } => {
+                    ("repository", n.to_string(), self.grant_repo(who, p, n, *actions).await?.names())
+                }
             };
             // One entry per resource: merge repeated scopes for the same name.
             match access.iter_mut().find(|a| a.kind == kind && a.name == name) {
                 Some(e) => {
-                    let merged = Actions::parse_list(&e.actions.join(","))
-                        .union(Actions::parse_list(&actions.join(",")));
-                    e.actions = if kind == "registry" {
-                        vec!["*".into()]
-                    } else {
-                        merged.names()
-                    };
+                    let merged =
+                        Actions::parse_list(&e.actions.join(",")).union(Actions::parse_list(&actions.join(",")));
+                    e.actions = if kind == "registry" { vec!["*".into()] } else { merged.names() };
                 }
-                None => access.push(AccessEntry {
-                    kind: kind.into(),
-                    name,
-                    actions,
-                }),
+                None => access.push(AccessEntry { kind: kind.into(), name, actions }),
             }
         }
         // Issued after any collection it created, so `iat` is never older than those.
@@ -146,12 +118,7 @@ pub fn rfc3339(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

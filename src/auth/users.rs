@@ -5,9 +5,7 @@ use crate::db::{self, Db, is_unique_violation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
-    #[error(
-        "invalid username: use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
-    )]
+    #[error("invalid username: use 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")]
     InvalidName,
     #[error("password must not be empty")]
     EmptyPassword,
@@ -22,8 +20,7 @@ pub fn valid_username(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
 }
 
 pub async fn create(db: &Db, username: &str, password: &str, role: Role) -> Result<i64, UserError> {
@@ -77,12 +74,7 @@ mod tests {
     #[test]
     fn usernames() {
         assert!(valid_username("alice") && valid_username("a.b-c_d9"));
-        assert!(
-            !valid_username("")
-                && !valid_username("Alice")
-                && !valid_username("-a")
-                && !valid_username("a b")
-        );
+        assert!(!valid_username("") && !valid_username("Alice") && !valid_username("-a") && !valid_username("a b"));
         assert!(!valid_username(&"a".repeat(65)));
     }
 }

@@ -15,19 +15,11 @@ pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<
 
 /// Size of the blob if it is stored at all.
 pub async fn size(db: &Db, digest: &str) -> Result<Option<i64>, DbError> {
-    sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
-        .bind(digest)
-        .fetch_optional(&db.pool)
-        .await
+    sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&db.pool).await
 }
 
 /// Records a verified blob (first row wins) and links it into the repository.
-pub async fn insert_and_link(
-    db: &Db,
-    digest: &str,
-    size: i64,
-    repo_id: i64,
-) -> Result<(), DbError> {
+pub async fn insert_and_link(db: &Db, digest: &str, size: i64, repo_id: i64) -> Result<(), DbError> {
     let mut tx: Tx = db.begin().await?;
     sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
         .bind(digest)
@@ -67,26 +59,14 @@ pub async fn unlink(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError
 }
 
 /// Whether the blob is linked in some repository the scope may pull.
-pub async fn linked_where_visible(
-    db: &Db,
-    digest: &str,
-    scope: &CatalogScope,
-) -> Result<bool, DbError> {
+pub async fn linked_where_visible(db: &Db, digest: &str, scope: &CatalogScope) -> Result<bool, DbError> {
     let base = "SELECT COUNT(*) FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id \
                 JOIN collections c ON c.id = r.collection_id WHERE rb.digest = $1";
     let n: i64 = match scope {
         CatalogScope::Nothing => return Ok(false),
-        CatalogScope::All => {
-            sqlx::query_scalar(base)
-                .bind(digest)
-                .fetch_one(&db.pool)
-                .await?
-        }
+        CatalogScope::All => sqlx::query_scalar(base).bind(digest).fetch_one(&db.pool).await?,
         CatalogScope::Public => {
-            sqlx::query_scalar(&format!("{base} AND c.private = 0"))
-                .bind(digest)
-                .fetch_one(&db.pool)
-                .await?
+            sqlx::query_scalar(&format!("{base} AND c.private = 0")).bind(digest).fetch_one(&db.pool).await?
         }
         CatalogScope::User(uid) => {
             sqlx::query_scalar(&format!("{base} AND ({})", super::repos::USER_CAN_PULL))

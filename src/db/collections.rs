@@ -17,11 +17,7 @@ pub struct CollectionView {
 }
 
 /// Looks up a collection and the given user's role in it, in one query.
-pub async fn view(
-    db: &Db,
-    name: &str,
-    user_id: Option<i64>,
-) -> Result<Option<CollectionView>, DbError> {
+pub async fn view(db: &Db, name: &str, user_id: Option<i64>) -> Result<Option<CollectionView>, DbError> {
     let row: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
         "SELECT c.id, c.private, c.created_at, \
            (SELECT MIN(CASE m.role WHEN 'owner' THEN 0 ELSE 1 END) FROM collection_members m \
@@ -47,13 +43,7 @@ pub async fn view(
 
 /// Creates a collection with `owner` as its only owner, atomically. Returns false when
 /// the name was taken (a lost race), in which case nothing was written.
-pub async fn create_with_owner(
-    db: &Db,
-    name: &str,
-    private: bool,
-    auto: bool,
-    owner: i64,
-) -> Result<bool, DbError> {
+pub async fn create_with_owner(db: &Db, name: &str, private: bool, auto: bool, owner: i64) -> Result<bool, DbError> {
     let mut tx = db.begin().await?;
     let inserted: Result<Option<i64>, DbError> = sqlx::query_scalar(
         "INSERT INTO collections (name, private, auto_created, created_at) VALUES ($1, $2, $3, $4) \
@@ -71,51 +61,33 @@ pub async fn create_with_owner(
         Err(e) if is_unique_violation(&e) => return Ok(false),
         Err(e) => return Err(e),
     };
-    sqlx::query(
-        "INSERT INTO collection_members (collection_id, user_id, role) VALUES ($1, $2, 'owner')",
-    )
-    .bind(id)
-    .bind(owner)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("INSERT INTO collection_members (collection_id, user_id, role) VALUES ($1, $2, 'owner')")
+        .bind(id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }
 
 /// `(id, name, private)` of a collection by name.
 pub async fn by_name(db: &Db, name: &str) -> Result<Option<(i64, String, bool)>, DbError> {
-    let row: Option<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, name, private FROM collections WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&db.pool)
-            .await?;
+    let row: Option<(i64, String, i64)> = sqlx::query_as("SELECT id, name, private FROM collections WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&db.pool)
+        .await?;
     Ok(row.map(|(id, n, p)| (id, n, p != 0)))
 }
 
 /// Collections after `last` that the scope may see: `(name, private)`.
-pub async fn list(
-    db: &Db,
-    scope: &CatalogScope,
-    last: &str,
-    n: i64,
-) -> Result<Vec<(String, bool)>, DbError> {
+pub async fn list(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<Vec<(String, bool)>, DbError> {
     let base = "SELECT c.name, c.private FROM collections c WHERE c.name > $1";
     let tail = "ORDER BY c.name LIMIT $2";
     let rows: Vec<(String, i64)> = match scope {
         CatalogScope::Nothing => vec![],
-        CatalogScope::All => {
-            sqlx::query_as(&format!("{base} {tail}"))
-                .bind(last)
-                .bind(n)
-                .fetch_all(&db.pool)
-                .await?
-        }
+        CatalogScope::All => sqlx::query_as(&format!("{base} {tail}")).bind(last).bind(n).fetch_all(&db.pool).await?,
         CatalogScope::Public => {
-            sqlx::query_as(&format!("{base} AND c.private = 0 {tail}"))
-                .bind(last)
-                .bind(n)
-                .fetch_all(&db.pool)
-                .await?
+            sqlx::query_as(&format!("{base} AND c.private = 0 {tail}")).bind(last).bind(n).fetch_all(&db.pool).await?
         }
         CatalogScope::User(uid) => {
             let visible = USER_CAN_PULL.replace("$2", "$3");
@@ -161,10 +133,7 @@ pub async fn delete(db: &Db, id: i64, name: &str) -> Result<(), DbError> {
         .bind(format!("{name}/%"))
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM collections WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM collections WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await
 }
 
@@ -189,21 +158,17 @@ impl Member {
 pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Result<bool, DbError> {
     let (col, id) = member.column();
     let mut tx = db.begin().await?;
-    sqlx::query(&format!(
-        "DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"
-    ))
-    .bind(coll)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "INSERT INTO collection_members (collection_id, {col}, role) VALUES ($1, $2, $3)"
-    ))
-    .bind(coll)
-    .bind(id)
-    .bind(role)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query(&format!("DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"))
+        .bind(coll)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("INSERT INTO collection_members (collection_id, {col}, role) VALUES ($1, $2, $3)"))
+        .bind(coll)
+        .bind(id)
+        .bind(role)
+        .execute(&mut *tx)
+        .await?;
     if owner_count(&mut tx, coll).await? == 0 {
         tx.rollback().await?;
         return Ok(false);
@@ -216,13 +181,11 @@ pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Resul
 pub async fn remove_member(db: &Db, coll: i64, member: Member) -> Result<Option<bool>, DbError> {
     let (col, id) = member.column();
     let mut tx = db.begin().await?;
-    let r = sqlx::query(&format!(
-        "DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"
-    ))
-    .bind(coll)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
+    let r = sqlx::query(&format!("DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"))
+        .bind(coll)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     if r.rows_affected() == 0 {
         return Ok(None);
     }
@@ -235,10 +198,8 @@ pub async fn remove_member(db: &Db, coll: i64, member: Member) -> Result<Option<
 }
 
 async fn owner_count(tx: &mut super::Tx<'_>, coll: i64) -> Result<i64, DbError> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM collection_members WHERE collection_id = $1 AND role = 'owner'",
-    )
-    .bind(coll)
-    .fetch_one(&mut **tx)
-    .await
+    sqlx::query_scalar("SELECT COUNT(*) FROM collection_members WHERE collection_id = $1 AND role = 'owner'")
+        .bind(coll)
+        .fetch_one(&mut **tx)
+        .await
 }

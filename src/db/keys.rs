@@ -4,9 +4,7 @@ use super::{Db, DbError, now};
 
 /// All keys, oldest first: `(kid, pkcs8 DER)`.
 pub async fn all(db: &Db) -> Result<Vec<(String, Vec<u8>)>, DbError> {
-    sqlx::query_as("SELECT kid, pkcs8 FROM signing_keys ORDER BY created_at, kid")
-        .fetch_all(&db.pool)
-        .await
+    sqlx::query_as("SELECT kid, pkcs8 FROM signing_keys ORDER BY created_at, kid").fetch_all(&db.pool).await
 }
 
 pub async fn insert(db: &Db, kid: &str, pkcs8: &[u8]) -> Result<(), DbError> {

@@ -23,18 +23,13 @@ pub struct NewManifest<'a> {
 }
 
 pub async fn get(db: &Db, repo_id: i64, digest: &str) -> Result<Option<ManifestRow>, DbError> {
-    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT digest, media_type, content FROM manifests WHERE repo_id = $1 AND digest = $2",
-    )
-    .bind(repo_id)
-    .bind(digest)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.map(|(digest, media_type, content)| ManifestRow {
-        digest,
-        media_type,
-        content,
-    }))
+    let row: Option<(String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT digest, media_type, content FROM manifests WHERE repo_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(digest)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map(|(digest, media_type, content)| ManifestRow { digest, media_type, content }))
 }
 
 pub async fn get_by_tag(db: &Db, repo_id: i64, tag: &str) -> Result<Option<ManifestRow>, DbError> {
@@ -46,20 +41,15 @@ pub async fn get_by_tag(db: &Db, repo_id: i64, tag: &str) -> Result<Option<Manif
     .bind(tag)
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.map(|(digest, media_type, content)| ManifestRow {
-        digest,
-        media_type,
-        content,
-    }))
+    Ok(row.map(|(digest, media_type, content)| ManifestRow { digest, media_type, content }))
 }
 
 pub async fn exists(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repo_id = $1 AND digest = $2")
-            .bind(repo_id)
-            .bind(digest)
-            .fetch_one(&db.pool)
-            .await?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repo_id = $1 AND digest = $2")
+        .bind(repo_id)
+        .bind(digest)
+        .fetch_one(&db.pool)
+        .await?;
     Ok(n > 0)
 }
 
@@ -141,14 +131,12 @@ pub async fn delete_tag(db: &Db, repo_id: i64, tag: &str) -> Result<bool, DbErro
 
 /// Tags after `last` in byte order, at most `n`.
 pub async fn tags(db: &Db, repo_id: i64, last: &str, n: i64) -> Result<Vec<String>, DbError> {
-    sqlx::query_scalar(
-        "SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-    )
-    .bind(repo_id)
-    .bind(last)
-    .bind(n)
-    .fetch_all(&db.pool)
-    .await
+    sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3")
+        .bind(repo_id)
+        .bind(last)
+        .bind(n)
+        .fetch_all(&db.pool)
+        .await
 }
 
 /// `(digest, media_type, size, artifact_type, annotations JSON)` of manifests whose subject is `subject`.

@@ -3,28 +3,44 @@
 
 use super::{Db, DbError, now};
 
-/// The repository's id, if it exists in a collection created no later than `iat`.
-pub async fn resolve(db: &Db, name: &str, iat: i64) -> Result<Option<i64>, DbError> {
-    sqlx::query_scalar(
-        "SELECT r.id FROM repositories r JOIN collections c ON c.id = r.collection_id \
-         WHERE r.name = $1 AND c.created_at <= $2",
-    )
-    .bind(name)
-    .bind(iat)
-    .fetch_optional(&db.pool)
-    .await
+/// A repository as seen by a token issued at some time.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    Found(i64),
+    Absent,
+    /// Its collection was created after the token: the token grants nothing there.
+    TooNew,
 }
 
-/// Resolves the repository, creating it inside its collection if needed. `None` when the
-/// collection does not exist (or is newer than the token).
-pub async fn ensure(
-    db: &Db,
-    name: &str,
-    collection: &str,
-    iat: i64,
-) -> Result<Option<i64>, DbError> {
-    if let Some(id) = resolve(db, name, iat).await? {
-        return Ok(Some(id));
+/// Resolves a repository for a token issued at `iat`.
+pub async fn resolve_for(db: &Db, name: &str, iat: i64) -> Result<Resolved, DbError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT r.id, c.created_at FROM repositories r JOIN collections c ON c.id = r.collection_id WHERE r.name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        Some((id, created)) if created <= iat => Resolved::Found(id),
+        Some(_) => Resolved::TooNew,
+        None => Resolved::Absent,
+    })
+}
+
+/// The repository's id, if it exists in a collection created no later than `iat`.
+pub async fn resolve(db: &Db, name: &str, iat: i64) -> Result<Option<i64>, DbError> {
+    Ok(match resolve_for(db, name, iat).await? {
+        Resolved::Found(id) => Some(id),
+        _ => None,
+    })
+}
+
+/// Resolves the repository, creating it inside its collection if needed. `Absent` when the
+/// collection does not exist, `TooNew` when it is newer than the token.
+pub async fn ensure(db: &Db, name: &str, collection: &str, iat: i64) -> Result<Resolved, DbError> {
+    match resolve_for(db, name, iat).await? {
+        Resolved::Absent => {}
+        other => return Ok(other),
     }
     sqlx::query(
         "INSERT INTO repositories (collection_id, name, created_at) \
@@ -37,7 +53,16 @@ pub async fn ensure(
     .bind(iat)
     .execute(&db.pool)
     .await?;
-    resolve(db, name, iat).await
+    match resolve_for(db, name, iat).await? {
+        Resolved::Absent => {
+            let newer: Option<i64> = sqlx::query_scalar("SELECT id FROM collections WHERE name = $1")
+                .bind(collection)
+                .fetch_optional(&db.pool)
+                .await?;
+            Ok(if newer.is_some() { Resolved::TooNew } else { Resolved::Absent })
+        }
+        other => Ok(other),
+    }
 }
 
 /// SQL condition on collection `c`: user `$2` may pull there (public, or a member).
@@ -56,29 +81,14 @@ pub enum CatalogScope {
 }
 
 /// Repository names after `last` in byte order, at most `n`, that the scope may pull.
-pub async fn catalog(
-    db: &Db,
-    scope: &CatalogScope,
-    last: &str,
-    n: i64,
-) -> Result<Vec<String>, DbError> {
+pub async fn catalog(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<Vec<String>, DbError> {
     let base = "SELECT r.name FROM repositories r JOIN collections c ON c.id = r.collection_id WHERE r.name > $1";
     let tail = "ORDER BY r.name LIMIT $2";
     match scope {
         CatalogScope::Nothing => Ok(vec![]),
-        CatalogScope::All => {
-            sqlx::query_scalar(&format!("{base} {tail}"))
-                .bind(last)
-                .bind(n)
-                .fetch_all(&db.pool)
-                .await
-        }
+        CatalogScope::All => sqlx::query_scalar(&format!("{base} {tail}")).bind(last).bind(n).fetch_all(&db.pool).await,
         CatalogScope::Public => {
-            sqlx::query_scalar(&format!("{base} AND c.private = 0 {tail}"))
-                .bind(last)
-                .bind(n)
-                .fetch_all(&db.pool)
-                .await
+            sqlx::query_scalar(&format!("{base} AND c.private = 0 {tail}")).bind(last).bind(n).fetch_all(&db.pool).await
         }
         CatalogScope::User(uid) => {
             let visible = USER_CAN_PULL.replace("$2", "$3");
@@ -101,10 +111,7 @@ pub async fn in_collection(db: &Db, collection_id: i64) -> Result<Vec<String>, D
 }
 
 /// A repository's tags with what they point at: `(tag, digest, size, updated_at)`.
-pub async fn tag_details(
-    db: &Db,
-    repo_id: i64,
-) -> Result<Vec<(String, String, i64, i64)>, DbError> {
+pub async fn tag_details(db: &Db, repo_id: i64) -> Result<Vec<(String, String, i64, i64)>, DbError> {
     sqlx::query_as(
         "SELECT t.name, t.digest, m.size, t.updated_at FROM tags t \
          JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE t.repo_id = $1 ORDER BY t.name",
@@ -116,13 +123,7 @@ pub async fn tag_details(
 
 pub async fn delete(db: &Db, repo_id: i64, name: &str) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM uploads WHERE repo_name = $1")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM repositories WHERE id = $1")
-        .bind(repo_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM uploads WHERE repo_name = $1").bind(name).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM repositories WHERE id = $1").bind(repo_id).execute(&mut *tx).await?;
     tx.commit().await
 }

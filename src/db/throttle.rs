@@ -6,11 +6,10 @@ use super::{Db, DbError};
 pub async fn blocked_until(db: &Db, keys: &[String]) -> Result<i64, DbError> {
     let mut until = 0;
     for k in keys {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT blocked_until FROM login_failures WHERE key = $1")
-                .bind(k)
-                .fetch_optional(&db.pool)
-                .await?;
+        let v: Option<i64> = sqlx::query_scalar("SELECT blocked_until FROM login_failures WHERE key = $1")
+            .bind(k)
+            .fetch_optional(&db.pool)
+            .await?;
         until = until.max(v.unwrap_or(0));
     }
     Ok(until)
@@ -43,9 +42,6 @@ pub async fn block(db: &Db, key: &str, until: i64) -> Result<(), DbError> {
 }
 
 pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM login_failures WHERE key = $1")
-        .bind(key)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(&db.pool).await?;
     Ok(())
 }

@@ -2,13 +2,7 @@
 
 use super::{Db, DbError, now};
 
-pub async fn insert(
-    db: &Db,
-    id: &str,
-    repo: &str,
-    subject: &str,
-    state: &[u8],
-) -> Result<(), DbError> {
+pub async fn insert(db: &Db, id: &str, repo: &str, subject: &str, state: &[u8]) -> Result<(), DbError> {
     let t = now();
     sqlx::query(
         "INSERT INTO uploads (id, repo_name, subject, upload_offset, hash_state, created_at, updated_at) \
@@ -25,12 +19,7 @@ pub async fn insert(
 }
 
 /// `(offset, hash state)` of a session bound to this repository and subject.
-pub async fn get(
-    db: &Db,
-    id: &str,
-    repo: &str,
-    subject: &str,
-) -> Result<Option<(i64, Vec<u8>)>, DbError> {
+pub async fn get(db: &Db, id: &str, repo: &str, subject: &str) -> Result<Option<(i64, Vec<u8>)>, DbError> {
     sqlx::query_as("SELECT upload_offset, hash_state FROM uploads WHERE id = $1 AND repo_name = $2 AND subject = $3")
         .bind(id)
         .bind(repo)
@@ -55,9 +44,6 @@ pub async fn advance(db: &Db, id: &str, old: i64, new: i64, state: &[u8]) -> Res
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<bool, DbError> {
-    let r = sqlx::query("DELETE FROM uploads WHERE id = $1")
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    let r = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&db.pool).await?;
     Ok(r.rows_affected() > 0)
 }

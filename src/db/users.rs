@@ -27,40 +27,28 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
     })
 }
 
-const USER_COLS: &str =
-    "id, username, password_hash, role, active, password_changed_at, created_at";
+const USER_COLS: &str = "id, username, password_hash, role, active, password_changed_at, created_at";
 
 pub async fn count(db: &Db) -> Result<i64, DbError> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(&db.pool)
-        .await
+    sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&db.pool).await
 }
 
 pub async fn by_name(db: &Db, username: &str) -> Result<Option<UserRow>, DbError> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLS} FROM users WHERE username = $1"
-    ))
-    .bind(username)
-    .fetch_optional(&db.pool)
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
-}
-
-pub async fn by_id(db: &Db, id: i64) -> Result<Option<UserRow>, DbError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-        .bind(id)
+    let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE username = $1"))
+        .bind(username)
         .fetch_optional(&db.pool)
         .await?;
     row.as_ref().map(user_from_row).transpose()
 }
 
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<UserRow>, DbError> {
+    let row =
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1")).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
 /// Inserts a user; a duplicate name is a unique violation for the caller to map.
-pub async fn insert(
-    db: &Db,
-    username: &str,
-    password_hash: &str,
-    role: &str,
-) -> Result<i64, DbError> {
+pub async fn insert(db: &Db, username: &str, password_hash: &str, role: &str) -> Result<i64, DbError> {
     let t = now();
     sqlx::query_scalar(
         "INSERT INTO users (username, password_hash, role, active, created_at, password_changed_at) \
@@ -84,12 +72,10 @@ pub struct ApiTokenRow {
 }
 
 pub async fn api_token_by_hash(db: &Db, token_hash: &str) -> Result<Option<ApiTokenRow>, DbError> {
-    let row = sqlx::query(
-        "SELECT id, user_id, read_only, expires_at, revoked FROM api_tokens WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(&db.pool)
-    .await?;
+    let row = sqlx::query("SELECT id, user_id, read_only, expires_at, revoked FROM api_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(&db.pool)
+        .await?;
     row.map(|r| {
         Ok(ApiTokenRow {
             id: r.try_get(0)?,
@@ -104,10 +90,7 @@ pub async fn api_token_by_hash(db: &Db, token_hash: &str) -> Result<Option<ApiTo
 
 pub async fn api_token_by_id(db: &Db, id: &str) -> Result<Option<ApiTokenRow>, DbError> {
     let hash: Option<String> =
-        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?;
+        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
     match hash {
         Some(h) => api_token_by_hash(db, &h).await,
         None => Ok(None),
@@ -131,33 +114,26 @@ pub async fn insert_refresh_token(
 }
 
 /// `(user_id, api_token_id, created_at)` of a refresh token.
-pub async fn refresh_token(
-    db: &Db,
-    token_hash: &str,
-) -> Result<Option<(i64, Option<String>, i64)>, DbError> {
-    sqlx::query_as(
-        "SELECT user_id, api_token_id, created_at FROM refresh_tokens WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(&db.pool)
-    .await
+pub async fn refresh_token(db: &Db, token_hash: &str) -> Result<Option<(i64, Option<String>, i64)>, DbError> {
+    sqlx::query_as("SELECT user_id, api_token_id, created_at FROM refresh_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .fetch_optional(&db.pool)
+        .await
 }
 
 /// Users after `last` by name, at most `n`: `(username, role, active, created_at)`.
 pub async fn list(db: &Db, last: &str, n: i64) -> Result<Vec<(String, String, i64, i64)>, DbError> {
-    sqlx::query_as("SELECT username, role, active, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2")
-        .bind(last)
-        .bind(n)
-        .fetch_all(&db.pool)
-        .await
+    sqlx::query_as(
+        "SELECT username, role, active, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2",
+    )
+    .bind(last)
+    .bind(n)
+    .fetch_all(&db.pool)
+    .await
 }
 
 pub async fn set_role(db: &Db, id: i64, role: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
-        .bind(id)
-        .bind(role)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("UPDATE users SET role = $2 WHERE id = $1").bind(id).bind(role).execute(&db.pool).await?;
     Ok(())
 }
 
@@ -170,26 +146,16 @@ pub async fn set_password(db: &Db, id: i64, hash: &str) -> Result<(), DbError> {
         .bind(now())
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await
 }
 
 /// (De)activates a user; deactivation kills their refresh tokens.
 pub async fn set_active(db: &Db, id: i64, active: bool) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE users SET active = $2 WHERE id = $1")
-        .bind(id)
-        .bind(active as i64)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("UPDATE users SET active = $2 WHERE id = $1").bind(id).bind(active as i64).execute(&mut *tx).await?;
     if !active {
-        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     tx.commit().await
 }
@@ -274,10 +240,6 @@ pub async fn delete_api_token(db: &Db, user_id: i64, id: &str) -> Result<bool, D
 }
 
 pub async fn touch_api_token(db: &Db, id: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-        .bind(id)
-        .bind(now())
-        .execute(&db.pool)
-        .await?;
+    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(now()).execute(&db.pool).await?;
     Ok(())
 }

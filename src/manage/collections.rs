@@ -53,9 +53,7 @@ pub fn parse_member_role(s: &str) -> Result<&'static str> {
     match s {
         "owner" => Ok("owner"),
         "contributor" => Ok("contributor"),
-        _ => Err(ManageError::BadRequest(
-            "role must be owner or contributor".into(),
-        )),
+        _ => Err(ManageError::BadRequest("role must be owner or contributor".into())),
     }
 }
 
@@ -63,9 +61,7 @@ impl Manager<'_> {
     /// The collection and what the actor may do there. Invisible (no pull) is 404.
     async fn collection_for(&self, actor: &Actor, name: &str) -> Result<(CollectionView, Actions)> {
         let not_found = || ManageError::NotFound(format!("collection {name}"));
-        let view = db::collections::view(self.db, name, actor.user_id)
-            .await?
-            .ok_or_else(not_found)?;
+        let view = db::collections::view(self.db, name, actor.user_id).await?.ok_or_else(not_found)?;
         let granted = self.granted(actor, Some(&view));
         if !granted.contains(Actions::PULL) {
             return Err(not_found());
@@ -99,31 +95,19 @@ impl Manager<'_> {
             (Some(o), _) => self.user(o).await?.id,
             (None, Some(id)) => id,
             (None, None) => {
-                return Err(ManageError::BadRequest(
-                    "a collection needs an owner".into(),
-                ));
+                return Err(ManageError::BadRequest("a collection needs an owner".into()));
             }
         };
         let private = private.unwrap_or(self.auth.default_private);
         if !db::collections::create_with_owner(self.db, name, private, false, owner_id).await? {
-            return Err(ManageError::Conflict(format!(
-                "collection {name} already exists"
-            )));
+            return Err(ManageError::Conflict(format!("collection {name} already exists")));
         }
         self.show_collection(&Actor::system(), name).await
     }
 
-    pub async fn list_collections(
-        &self,
-        actor: &Actor,
-        last: &str,
-        n: u32,
-    ) -> Result<(Vec<CollectionSummary>, bool)> {
+    pub async fn list_collections(&self, actor: &Actor, last: &str, n: u32) -> Result<(Vec<CollectionSummary>, bool)> {
         let rows = db::collections::list(self.db, &actor.scope(), last, i64::from(n) + 1).await?;
-        let rows = rows
-            .into_iter()
-            .map(|(name, private)| CollectionSummary { name, private })
-            .collect();
+        let rows = rows.into_iter().map(|(name, private)| CollectionSummary { name, private }).collect();
         Ok(page(rows, n))
     }
 
@@ -133,28 +117,13 @@ impl Manager<'_> {
         let mut contributors = vec![];
         for (kind, member, role) in db::collections::members(self.db, view.id).await? {
             let entry = json!({ kind: member });
-            if role == "owner" {
-                owners.push(entry)
-            } else {
-                contributors.push(entry)
-            }
+            if role == "owner" { owners.push(entry) } else { contributors.push(entry) }
         }
         let repositories = db::repos::in_collection(self.db, view.id).await?;
-        Ok(CollectionOut {
-            name: name.into(),
-            private: view.private,
-            owners,
-            contributors,
-            repositories,
-        })
+        Ok(CollectionOut { name: name.into(), private: view.private, owners, contributors, repositories })
     }
 
-    pub async fn set_collection_private(
-        &self,
-        actor: &Actor,
-        name: &str,
-        private: bool,
-    ) -> Result<CollectionOut> {
+    pub async fn set_collection_private(&self, actor: &Actor, name: &str, private: bool) -> Result<CollectionOut> {
         let view = self.managed_collection(actor, name).await?;
         db::collections::set_private(self.db, view.id, private).await?;
         self.show_collection(&Actor::system(), name).await
@@ -190,9 +159,7 @@ impl Manager<'_> {
         let view = self.managed_collection(actor, coll).await?;
         let id = self.member_id(kind, member).await?;
         if !db::collections::put_member(self.db, view.id, id, role).await? {
-            return Err(ManageError::Conflict(
-                "a collection must keep at least one owner".into(),
-            ));
+            return Err(ManageError::Conflict("a collection must keep at least one owner".into()));
         }
         let key = match kind {
             MemberKind::User => "user",
@@ -201,23 +168,13 @@ impl Manager<'_> {
         Ok(json!({ "collection": coll, key: member, "role": role }))
     }
 
-    pub async fn remove_member(
-        &self,
-        actor: &Actor,
-        coll: &str,
-        kind: MemberKind,
-        member: &str,
-    ) -> Result<()> {
+    pub async fn remove_member(&self, actor: &Actor, coll: &str, kind: MemberKind, member: &str) -> Result<()> {
         let view = self.managed_collection(actor, coll).await?;
         let id = self.member_id(kind, member).await?;
         match db::collections::remove_member(self.db, view.id, id).await? {
             Some(true) => Ok(()),
-            Some(false) => Err(ManageError::Conflict(
-                "a collection must keep at least one owner".into(),
-            )),
-            None => Err(ManageError::NotFound(format!(
-                "{member} in collection {coll}"
-            ))),
+            Some(false) => Err(ManageError::Conflict("a collection must keep at least one owner".into())),
+            None => Err(ManageError::NotFound(format!("{member} in collection {coll}"))),
         }
     }
 
@@ -227,17 +184,9 @@ impl Manager<'_> {
         let tags = db::repos::tag_details(self.db, id)
             .await?
             .into_iter()
-            .map(|(name, digest, size, updated_at)| TagOut {
-                name,
-                digest,
-                size,
-                updated_at,
-            })
+            .map(|(name, digest, size, updated_at)| TagOut { name, digest, size, updated_at })
             .collect();
-        Ok(RepositoryOut {
-            name: repo.to_string(),
-            tags,
-        })
+        Ok(RepositoryOut { name: repo.to_string(), tags })
     }
 
     /// Deletes a repository with its manifests and tags (owners and admins).
@@ -247,23 +196,11 @@ impl Manager<'_> {
         Ok(())
     }
 
-    async fn repository_for(
-        &self,
-        actor: &Actor,
-        name: &str,
-        need: Actions,
-    ) -> Result<(RepoName, i64)> {
+    async fn repository_for(&self, actor: &Actor, name: &str, need: Actions) -> Result<(RepoName, i64)> {
         let not_found = || ManageError::NotFound(format!("repository {name}"));
-        let repo: RepoName = name
-            .parse()
-            .map_err(|_| ManageError::BadRequest("invalid repository name".into()))?;
-        let (_, granted) = self
-            .collection_for(actor, repo.collection().as_str())
-            .await
-            .map_err(|_| not_found())?;
-        let id = db::repos::resolve(self.db, repo.as_str(), i64::MAX)
-            .await?
-            .ok_or_else(not_found)?;
+        let repo: RepoName = name.parse().map_err(|_| ManageError::BadRequest("invalid repository name".into()))?;
+        let (_, granted) = self.collection_for(actor, repo.collection().as_str()).await.map_err(|_| not_found())?;
+        let id = db::repos::resolve(self.db, repo.as_str(), i64::MAX).await?.ok_or_else(not_found)?;
         if !granted.contains(need) || (actor.read_only && need != Actions::PULL) {
             return Err(ManageError::Forbidden);
         }

@@ -32,28 +32,15 @@ pub struct Actor {
 impl Actor {
     /// The CLI: direct database access is already full control.
     pub fn system() -> Actor {
-        Actor {
-            user_id: None,
-            username: String::new(),
-            role: Role::Superuser,
-            read_only: false,
-        }
+        Actor { user_id: None, username: String::new(), role: Role::Superuser, read_only: false }
     }
 
     pub fn from_authenticated(a: &Authenticated) -> Actor {
-        Actor {
-            user_id: Some(a.user.id),
-            username: a.user.username.clone(),
-            role: a.role,
-            read_only: a.read_only,
-        }
+        Actor { user_id: Some(a.user.id), username: a.user.username.clone(), role: a.role, read_only: a.read_only }
     }
 
     fn principal(&self) -> Principal {
-        Principal {
-            role: self.role,
-            read_only: self.read_only,
-        }
+        Principal { role: self.role, read_only: self.read_only }
     }
 
     fn is_superuser(&self) -> bool {
@@ -104,10 +91,7 @@ pub struct Manager<'a> {
 
 impl Manager<'_> {
     fn settings(&self) -> Settings {
-        Settings {
-            user_collections: self.auth.user_collections,
-            private_registry: self.auth.private_registry,
-        }
+        Settings { user_collections: self.auth.user_collections, private_registry: self.auth.private_registry }
     }
 
     /// The actions the actor gets in a collection (ALL means it may manage it).

@@ -18,18 +18,12 @@ pub struct TeamOut {
 
 impl Manager<'_> {
     async fn team(&self, name: &str) -> Result<TeamRow> {
-        db::teams::by_name(self.db, name)
-            .await?
-            .ok_or_else(|| ManageError::NotFound(format!("team {name}")))
+        db::teams::by_name(self.db, name).await?.ok_or_else(|| ManageError::NotFound(format!("team {name}")))
     }
 
     async fn team_out(&self, t: TeamRow) -> Result<TeamOut> {
         let members = db::teams::members(self.db, t.id).await?;
-        Ok(TeamOut {
-            name: t.name,
-            owner: t.owner,
-            members,
-        })
+        Ok(TeamOut { name: t.name, owner: t.owner, members })
     }
 
     /// A team the actor may see: staff, its owner, or a member. Others get 404.
@@ -55,12 +49,7 @@ impl Manager<'_> {
     }
 
     /// Creates a team owned by `owner` (the actor itself, unless the CLI names one).
-    pub async fn create_team(
-        &self,
-        actor: &Actor,
-        name: &str,
-        owner: Option<&str>,
-    ) -> Result<TeamOut> {
+    pub async fn create_team(&self, actor: &Actor, name: &str, owner: Option<&str>) -> Result<TeamOut> {
         if !self.may_create(actor) {
             return Err(ManageError::Forbidden);
         }
@@ -83,17 +72,8 @@ impl Manager<'_> {
         self.team_out(t).await
     }
 
-    pub async fn list_teams(
-        &self,
-        actor: &Actor,
-        last: &str,
-        n: u32,
-    ) -> Result<(Vec<TeamOut>, bool)> {
-        let member = if actor.is_staff() {
-            None
-        } else {
-            Some(actor.user_id.unwrap_or(-1))
-        };
+    pub async fn list_teams(&self, actor: &Actor, last: &str, n: u32) -> Result<(Vec<TeamOut>, bool)> {
+        let member = if actor.is_staff() { None } else { Some(actor.user_id.unwrap_or(-1)) };
         let rows = db::teams::list(self.db, member, last, i64::from(n) + 1).await?;
         let (rows, more) = page(rows, n);
         let mut out = Vec::with_capacity(rows.len());
@@ -108,24 +88,14 @@ impl Manager<'_> {
         self.team_out(t).await
     }
 
-    pub async fn add_team_member(
-        &self,
-        actor: &Actor,
-        team: &str,
-        username: &str,
-    ) -> Result<TeamOut> {
+    pub async fn add_team_member(&self, actor: &Actor, team: &str, username: &str) -> Result<TeamOut> {
         let t = self.managed_team(actor, team).await?;
         let u = self.user(username).await?;
         db::teams::add_member(self.db, t.id, u.id).await?;
         self.team_out(t).await
     }
 
-    pub async fn remove_team_member(
-        &self,
-        actor: &Actor,
-        team: &str,
-        username: &str,
-    ) -> Result<()> {
+    pub async fn remove_team_member(&self, actor: &Actor, team: &str, username: &str) -> Result<()> {
         let t = self.managed_team(actor, team).await?;
         let u = self.user(username).await?;
         if db::teams::remove_member(self.db, t.id, u.id).await? {
@@ -135,12 +105,7 @@ impl Manager<'_> {
         }
     }
 
-    pub async fn transfer_team(
-        &self,
-        actor: &Actor,
-        team: &str,
-        new_owner: &str,
-    ) -> Result<TeamOut> {
+    pub async fn transfer_team(&self, actor: &Actor, team: &str, new_owner: &str) -> Result<TeamOut> {
         let t = self.managed_team(actor, team).await?;
         let u = self.user(new_owner).await?;
         db::teams::set_owner(self.db, t.id, u.id).await?;
@@ -152,10 +117,7 @@ impl Manager<'_> {
         let t = self.managed_team(actor, team).await?;
         let sole = db::teams::sole_owner_of(self.db, t.id).await?;
         if !sole.is_empty() {
-            return Err(ManageError::Conflict(format!(
-                "team {team} is the last owner of {}",
-                sole.join(", ")
-            )));
+            return Err(ManageError::Conflict(format!("team {team} is the last owner of {}", sole.join(", "))));
         }
         db::teams::delete(self.db, t.id).await?;
         Ok(())

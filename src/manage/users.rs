@@ -45,9 +45,7 @@ pub struct UserPatch {
 pub fn parse_role(s: &str) -> Result<Role> {
     match Role::parse(s) {
         Some(r) => Ok(r),
-        None => Err(ManageError::BadRequest(
-            "role must be superuser, admin or user".into(),
-        )),
+        None => Err(ManageError::BadRequest("role must be superuser, admin or user".into())),
     }
 }
 
@@ -69,67 +67,33 @@ fn user_error(e: UserError) -> ManageError {
 
 impl Manager<'_> {
     fn only_superuser(&self, actor: &Actor) -> Result<()> {
-        if actor.is_superuser() && !actor.read_only {
-            Ok(())
-        } else {
-            Err(ManageError::Forbidden)
-        }
+        if actor.is_superuser() && !actor.read_only { Ok(()) } else { Err(ManageError::Forbidden) }
     }
 
     pub async fn user(&self, username: &str) -> Result<db::users::UserRow> {
-        db::users::by_name(self.db, username)
-            .await?
-            .ok_or_else(|| ManageError::NotFound(format!("user {username}")))
+        db::users::by_name(self.db, username).await?.ok_or_else(|| ManageError::NotFound(format!("user {username}")))
     }
 
-    pub async fn create_user(
-        &self,
-        actor: &Actor,
-        username: &str,
-        password: &str,
-        role: Role,
-    ) -> Result<UserOut> {
+    pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<UserOut> {
         self.only_superuser(actor)?;
-        user_domain::create(self.db, username, password, role)
-            .await
-            .map_err(user_error)?;
+        user_domain::create(self.db, username, password, role).await.map_err(user_error)?;
         let u = self.user(username).await?;
-        Ok(UserOut {
-            username: u.username,
-            role: u.role,
-            active: u.active,
-            created_at: u.created_at,
-        })
+        Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
 
-    pub async fn list_users(
-        &self,
-        actor: &Actor,
-        last: &str,
-        n: u32,
-    ) -> Result<(Vec<UserOut>, bool)> {
+    pub async fn list_users(&self, actor: &Actor, last: &str, n: u32) -> Result<(Vec<UserOut>, bool)> {
         if !actor.is_superuser() {
             return Err(ManageError::Forbidden);
         }
         let rows = db::users::list(self.db, last, i64::from(n) + 1).await?;
         let users = rows
             .into_iter()
-            .map(|(username, role, active, created_at)| UserOut {
-                username,
-                role,
-                active: active != 0,
-                created_at,
-            })
+            .map(|(username, role, active, created_at)| UserOut { username, role, active: active != 0, created_at })
             .collect();
         Ok(page(users, n))
     }
 
-    pub async fn update_user(
-        &self,
-        actor: &Actor,
-        username: &str,
-        patch: UserPatch,
-    ) -> Result<UserOut> {
+    pub async fn update_user(&self, actor: &Actor, username: &str, patch: UserPatch) -> Result<UserOut> {
         self.only_superuser(actor)?;
         let u = self.user(username).await?;
         if let Some(pw) = &patch.password {
@@ -145,12 +109,7 @@ impl Manager<'_> {
             db::users::set_active(self.db, u.id, active).await?;
         }
         let u = self.user(username).await?;
-        Ok(UserOut {
-            username: u.username,
-            role: u.role,
-            active: u.active,
-            created_at: u.created_at,
-        })
+        Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
 
     pub async fn delete_user(&self, actor: &Actor, username: &str) -> Result<()> {
@@ -161,10 +120,7 @@ impl Manager<'_> {
         }
         let sole = db::users::sole_owner_of(self.db, u.id).await?;
         if !sole.is_empty() {
-            return Err(ManageError::Conflict(format!(
-                "{username} is the last owner of {}",
-                sole.join(", ")
-            )));
+            return Err(ManageError::Conflict(format!("{username} is the last owner of {}", sole.join(", "))));
         }
         db::users::delete(self.db, u.id).await?;
         Ok(())
@@ -179,27 +135,16 @@ impl Manager<'_> {
         expires_in_days: Option<u32>,
     ) -> Result<TokenOut> {
         if name.is_empty() || name.len() > 100 {
-            return Err(ManageError::BadRequest(
-                "token name must be 1-100 characters".into(),
-            ));
+            return Err(ManageError::BadRequest("token name must be 1-100 characters".into()));
         }
         if expires_in_days == Some(0) {
-            return Err(ManageError::BadRequest(
-                "expires_in_days must be positive".into(),
-            ));
+            return Err(ManageError::BadRequest("expires_in_days must be positive".into()));
         }
         let secret = password::random_secret(API_TOKEN_PREFIX);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let expires_at = expires_in_days.map(|d| db::now() + i64::from(d) * 86_400);
         let token_hash = password::secret_hash(&secret);
-        let new = NewApiToken {
-            id: &id,
-            user_id,
-            name,
-            token_hash: &token_hash,
-            read_only,
-            expires_at,
-        };
+        let new = NewApiToken { id: &id, user_id, name, token_hash: &token_hash, read_only, expires_at };
         let created_at = db::users::insert_api_token(self.db, &new).await?;
         Ok(TokenOut {
             id,
@@ -216,17 +161,15 @@ impl Manager<'_> {
         let rows = db::users::api_tokens_of(self.db, user_id).await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(id, name, ro, expires_at, created_at, last_used_at)| TokenOut {
-                    id,
-                    name,
-                    read_only: ro != 0,
-                    expires_at,
-                    created_at,
-                    last_used_at,
-                    token: None,
-                },
-            )
+            .map(|(id, name, ro, expires_at, created_at, last_used_at)| TokenOut {
+                id,
+                name,
+                read_only: ro != 0,
+                expires_at,
+                created_at,
+                last_used_at,
+                token: None,
+            })
             .collect())
     }
 

@@ -22,17 +22,12 @@ pub struct Need<'a> {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
 impl App {
     fn challenge(&self, scopes: &[String], insufficient: bool) -> String {
-        let mut c = format!(
-            "Bearer realm=\"{}\",service=\"{}\"",
-            self.realm, self.config.auth.service
-        );
+        let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.config.auth.service);
         if !scopes.is_empty() {
             c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
         }
@@ -51,10 +46,7 @@ impl App {
 
     /// Checks that the token grants every need; returns the caller.
     pub fn authorize(&self, headers: &HeaderMap, needs: &[Need<'_>]) -> Result<Caller, OciError> {
-        let scopes: Vec<String> = needs
-            .iter()
-            .map(|n| format!("repository:{}:{}", n.repo, n.actions))
-            .collect();
+        let scopes: Vec<String> = needs.iter().map(|n| format!("repository:{}:{}", n.repo, n.actions)).collect();
         let claims = self.claims(headers, &scopes)?;
         for need in needs {
             match granted(&claims, "repository", need.repo.as_str()) {
@@ -64,10 +56,7 @@ impl App {
                 Some(_) => return Err(OciError::denied()),
             }
         }
-        Ok(Caller {
-            sub: claims.sub,
-            iat: claims.iat,
-        })
+        Ok(Caller { sub: claims.sub, iat: claims.iat })
     }
 
     pub fn insufficient(&self, scopes: &[String]) -> OciError {
@@ -78,11 +67,7 @@ impl App {
     pub fn authorize_catalog(&self, headers: &HeaderMap) -> Result<Claims, OciError> {
         let scopes = ["registry:catalog:*".to_owned()];
         let claims = self.claims(headers, &scopes)?;
-        if claims
-            .access
-            .iter()
-            .any(|a| a.kind == "registry" && a.name == "catalog")
-        {
+        if claims.access.iter().any(|a| a.kind == "registry" && a.name == "catalog") {
             Ok(claims)
         } else {
             Err(self.insufficient(&scopes))
@@ -93,15 +78,8 @@ impl App {
 /// The actions the token grants on a resource; `None` when it has no entry for it.
 pub fn granted(claims: &Claims, kind: &str, name: &str) -> Option<Actions> {
     let mut found = None;
-    for a in claims
-        .access
-        .iter()
-        .filter(|a| a.kind == kind && a.name == name)
-    {
-        let acts = a
-            .actions
-            .iter()
-            .fold(Actions::NONE, |acc, x| acc.union(Actions::parse_list(x)));
+    for a in claims.access.iter().filter(|a| a.kind == kind && a.name == name) {
+        let acts = a.actions.iter().fold(Actions::NONE, |acc, x| acc.union(Actions::parse_list(x)));
         found = Some(found.unwrap_or(Actions::NONE).union(acts));
     }
     found

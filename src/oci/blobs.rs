@@ -12,16 +12,10 @@ use super::{
     range::{RangeOutcome, parse_range},
     respond,
 };
-use crate::{digest::Digest, names::RepoName};
+use crate::{digest::Digest, names::RepoName, registry::BlobData};
 
 pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: actions_for(&req.method),
-        }],
-    )?;
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
     let registry = &req.app.registry;
     let mut headers = vec![
         ("docker-content-digest", digest.to_string()),
@@ -33,7 +27,11 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
         headers.push(("content-length", size.to_string()));
         return Ok(respond(StatusCode::OK, &headers, Body::empty()));
     }
-    let (mut file, size) = registry.open_blob(&caller, repo, digest).await?;
+    let data = registry.open_blob(&caller, repo, digest).await?;
+    let size = match &data {
+        BlobData::File(_, size) => *size,
+        BlobData::Bytes(b) => b.len() as u64,
+    };
     let (status, start, len) = match parse_range(req.header("range"), size) {
         RangeOutcome::Full => (StatusCode::OK, 0, size),
         RangeOutcome::Partial(a, b) => {
@@ -41,42 +39,28 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
             (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
         }
         RangeOutcome::Unsatisfiable => {
-            return Err(OciError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "SIZE_INVALID",
-                "range not satisfiable",
-            )
-            .with_header(
-                axum::http::header::CONTENT_RANGE,
-                &format!("bytes */{size}"),
-            ));
+            return Err(OciError::new(StatusCode::RANGE_NOT_SATISFIABLE, "SIZE_INVALID", "range not satisfiable")
+                .with_header(axum::http::header::CONTENT_RANGE, &format!("bytes */{size}")));
         }
     };
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "seeking blob");
-                OciError::internal()
-            })?;
-    }
     headers.push(("content-length", len.to_string()));
-    let body = Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024));
+    let body = match data {
+        BlobData::Bytes(b) => Body::from(b[start as usize..(start + len) as usize].to_vec()),
+        BlobData::File(mut file, _) => {
+            if start > 0 {
+                file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| {
+                    tracing::error!(error = %e, "seeking blob");
+                    OciError::internal()
+                })?;
+            }
+            Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024))
+        }
+    };
     Ok(respond(status, &headers, body))
 }
 
 pub async fn delete(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: actions_for(&req.method),
-        }],
-    )?;
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
     req.app.registry.delete_blob(&caller, repo, digest).await?;
-    Ok(respond(
-        StatusCode::ACCEPTED,
-        &[("docker-content-digest", digest.to_string())],
-        Body::empty(),
-    ))
+    Ok(respond(StatusCode::ACCEPTED, &[("docker-content-digest", digest.to_string())], Body::empty()))
 }

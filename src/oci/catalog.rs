@@ -20,26 +20,14 @@ fn page(req: &Req<'_>) -> Result<(u32, String), OciError> {
         None => PAGE_MAX,
         Some(s) => s
             .parse::<u64>()
-            .map_err(|_| {
-                OciError::new(
-                    StatusCode::BAD_REQUEST,
-                    "PAGINATION_NUMBER_INVALID",
-                    "invalid n",
-                )
-            })?
+            .map_err(|_| OciError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "invalid n"))?
             .min(u64::from(PAGE_MAX)) as u32,
     };
     Ok((n, req.query.get("last").unwrap_or("").to_owned()))
 }
 
 /// A JSON listing with a `Link` to the next page when there may be more.
-fn listing(
-    path: &str,
-    n: u32,
-    items: Vec<String>,
-    key: &str,
-    extra: Option<(&str, &str)>,
-) -> Response {
+fn listing(path: &str, n: u32, items: Vec<String>, key: &str, extra: Option<(&str, &str)>) -> Response {
     let more = n > 0 && items.len() > n as usize;
     let items: Vec<String> = items.into_iter().take(n as usize).collect();
     let mut headers = vec![("content-type", "application/json".to_owned())];
@@ -55,36 +43,16 @@ fn listing(
         body.insert(k.into(), v.into());
     }
     body.insert(key.into(), items.into());
-    respond(
-        StatusCode::OK,
-        &headers,
-        Body::from(serde_json::Value::Object(body).to_string()),
-    )
+    respond(StatusCode::OK, &headers, Body::from(serde_json::Value::Object(body).to_string()))
 }
 
 pub async fn tags(req: &Req<'_>, repo: &RepoName) -> Result<Response, OciError> {
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: Actions::PULL,
-        }],
-    )?;
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL }])?;
     let (n, last) = page(req)?;
     // One extra row tells whether there is a next page.
-    let tags = req
-        .app
-        .registry
-        .list_tags(&caller, repo, &last, n + 1)
-        .await?;
+    let tags = req.app.registry.list_tags(&caller, repo, &last, n + 1).await?;
     let tags = if n == 0 { vec![] } else { tags };
-    Ok(listing(
-        &format!("/v2/{repo}/tags/list"),
-        n,
-        tags,
-        "tags",
-        Some(("name", repo.as_str())),
-    ))
+    Ok(listing(&format!("/v2/{repo}/tags/list"), n, tags, "tags", Some(("name", repo.as_str()))))
 }
 
 pub async fn catalog(req: &Req<'_>) -> Result<Response, OciError> {
@@ -105,15 +73,9 @@ pub async fn catalog(req: &Req<'_>) -> Result<Response, OciError> {
 pub(super) async fn visibility(req: &Req<'_>, sub: &str) -> Result<CatalogScope, OciError> {
     if sub.is_empty() {
         let private = req.app.config.auth.private_registry;
-        return Ok(if private {
-            CatalogScope::Nothing
-        } else {
-            CatalogScope::Public
-        });
+        return Ok(if private { CatalogScope::Nothing } else { CatalogScope::Public });
     }
-    let user = db::users::by_name(&req.app.registry.db, sub)
-        .await
-        .map_err(RegistryError::from)?;
+    let user = db::users::by_name(&req.app.registry.db, sub).await.map_err(RegistryError::from)?;
     Ok(match user {
         Some(u) if u.active => match Role::parse(&u.role) {
             Some(r) if r.is_staff() => CatalogScope::All,
@@ -123,46 +85,28 @@ pub(super) async fn visibility(req: &Req<'_>, sub: &str) -> Result<CatalogScope,
     })
 }
 
-pub async fn referrers(
-    req: &Req<'_>,
-    repo: &RepoName,
-    subject: &Digest,
-) -> Result<Response, OciError> {
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: Actions::PULL,
-        }],
-    )?;
+pub async fn referrers(req: &Req<'_>, repo: &RepoName, subject: &Digest) -> Result<Response, OciError> {
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL }])?;
     let filter = req.query.get("artifactType");
     let rows = req.app.registry.referrers(&caller, repo, subject).await?;
     let manifests: Vec<serde_json::Value> = rows
         .into_iter()
         .filter(|r| filter.is_none_or(|f| r.3.as_deref() == Some(f)))
         .map(|(digest, media_type, size, artifact_type, annotations)| {
-            let mut d =
-                serde_json::json!({ "mediaType": media_type, "digest": digest, "size": size });
+            let mut d = serde_json::json!({ "mediaType": media_type, "digest": digest, "size": size });
             if let Some(a) = artifact_type {
                 d["artifactType"] = a.into();
             }
-            if let Some(a) =
-                annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
-            {
+            if let Some(a) = annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok()) {
                 d["annotations"] = a;
             }
             d
         })
         .collect();
-    let body =
-        serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
+    let body = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
     let mut headers = vec![("content-type", OCI_INDEX.to_owned())];
     if filter.is_some() {
         headers.push(("oci-filters-applied", "artifactType".to_owned()));
     }
-    Ok(respond(
-        StatusCode::OK,
-        &headers,
-        Body::from(body.to_string()),
-    ))
+    Ok(respond(StatusCode::OK, &headers, Body::from(body.to_string())))
 }

@@ -51,8 +51,7 @@ fn name(s: &str) -> Result<RepoName, OciError> {
 }
 
 fn digest(s: &str) -> Result<Digest, OciError> {
-    s.parse()
-        .map_err(|_| OciError::digest_invalid("invalid digest"))
+    s.parse().map_err(|_| OciError::digest_invalid("invalid digest"))
 }
 
 /// Parses the part of the path after `/v2/`.
@@ -66,18 +65,13 @@ pub fn parse(path: &str) -> Result<Endpoint, OciError> {
     if let Some(repo) = path.strip_suffix("/tags/list") {
         return Ok(Endpoint::Tags(name(repo)?));
     }
-    if let Some(repo) = path
-        .strip_suffix("/blobs/uploads/")
-        .or_else(|| path.strip_suffix("/blobs/uploads"))
-    {
+    if let Some(repo) = path.strip_suffix("/blobs/uploads/").or_else(|| path.strip_suffix("/blobs/uploads")) {
         return Ok(Endpoint::UploadStart(name(repo)?));
     }
     let (head, last) = path.rsplit_once('/').ok_or_else(OciError::not_found)?;
     if let Some(repo) = head.strip_suffix("/blobs/uploads") {
         let repo = name(repo)?;
-        let id = last
-            .parse()
-            .map_err(|_: NameError| OciError::upload_unknown())?;
+        let id = last.parse().map_err(|_: NameError| OciError::upload_unknown())?;
         return Ok(Endpoint::Upload(repo, id));
     }
     if let Some(repo) = head.strip_suffix("/blobs") {
@@ -112,36 +106,16 @@ mod tests {
     fn spec_endpoints() {
         assert_eq!(parse("").unwrap(), Endpoint::Base);
         assert_eq!(parse("_catalog").unwrap(), Endpoint::Catalog);
-        assert!(
-            matches!(parse("a/b/tags/list").unwrap(), Endpoint::Tags(r) if r.as_str() == "a/b")
-        );
+        assert!(matches!(parse("a/b/tags/list").unwrap(), Endpoint::Tags(r) if r.as_str() == "a/b"));
         assert!(
             matches!(parse("a/manifests/latest").unwrap(), Endpoint::Manifest(r, Reference::Tag(_)) if r.as_str() == "a")
         );
-        assert!(matches!(
-            parse(&format!("a/manifests/{D}")).unwrap(),
-            Endpoint::Manifest(_, Reference::Digest(_))
-        ));
-        assert!(matches!(
-            parse(&format!("a/blobs/{D}")).unwrap(),
-            Endpoint::Blob(..)
-        ));
-        assert!(matches!(
-            parse("a/blobs/uploads/").unwrap(),
-            Endpoint::UploadStart(_)
-        ));
-        assert!(matches!(
-            parse("a/blobs/uploads").unwrap(),
-            Endpoint::UploadStart(_)
-        ));
-        assert!(matches!(
-            parse(&format!("a/blobs/uploads/{U}")).unwrap(),
-            Endpoint::Upload(..)
-        ));
-        assert!(matches!(
-            parse(&format!("a/referrers/{D}")).unwrap(),
-            Endpoint::Referrers(..)
-        ));
+        assert!(matches!(parse(&format!("a/manifests/{D}")).unwrap(), Endpoint::Manifest(_, Reference::Digest(_))));
+        assert!(matches!(parse(&format!("a/blobs/{D}")).unwrap(), Endpoint::Blob(..)));
+        assert!(matches!(parse("a/blobs/uploads/").unwrap(), Endpoint::UploadStart(_)));
+        assert!(matches!(parse("a/blobs/uploads").unwrap(), Endpoint::UploadStart(_)));
+        assert!(matches!(parse(&format!("a/blobs/uploads/{U}")).unwrap(), Endpoint::Upload(..)));
+        assert!(matches!(parse(&format!("a/referrers/{D}")).unwrap(), Endpoint::Referrers(..)));
     }
 
     #[test]

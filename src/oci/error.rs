@@ -22,12 +22,7 @@ struct Inner {
 
 impl OciError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> OciError {
-        OciError(Box::new(Inner {
-            status,
-            code,
-            message: message.into(),
-            headers: HeaderMap::new(),
-        }))
+        OciError(Box::new(Inner { status, code, message: message.into(), headers: HeaderMap::new() }))
     }
 
     pub fn with_header(mut self, name: HeaderName, value: &str) -> OciError {
@@ -46,11 +41,7 @@ impl OciError {
     }
 
     pub fn name_invalid() -> OciError {
-        OciError::new(
-            StatusCode::BAD_REQUEST,
-            "NAME_INVALID",
-            "invalid repository name",
-        )
+        OciError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", "invalid repository name")
     }
     pub fn tag_invalid() -> OciError {
         OciError::new(StatusCode::BAD_REQUEST, "TAG_INVALID", "invalid tag")
@@ -65,41 +56,21 @@ impl OciError {
         OciError::new(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint")
     }
     pub fn upload_unknown() -> OciError {
-        OciError::new(
-            StatusCode::NOT_FOUND,
-            "BLOB_UPLOAD_UNKNOWN",
-            "upload unknown",
-        )
+        OciError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "upload unknown")
     }
     pub fn unauthorized(challenge: &str) -> OciError {
-        OciError::new(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "authentication required",
-        )
-        .with_header(header::WWW_AUTHENTICATE, challenge)
+        OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required")
+            .with_header(header::WWW_AUTHENTICATE, challenge)
     }
     pub fn denied() -> OciError {
-        OciError::new(
-            StatusCode::FORBIDDEN,
-            "DENIED",
-            "requested access to the resource is denied",
-        )
+        OciError::new(StatusCode::FORBIDDEN, "DENIED", "requested access to the resource is denied")
     }
     pub fn too_many_requests(retry_after: u64) -> OciError {
-        OciError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TOOMANYREQUESTS",
-            "too many requests",
-        )
-        .with_header(header::RETRY_AFTER, &retry_after.to_string())
+        OciError::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many requests")
+            .with_header(header::RETRY_AFTER, &retry_after.to_string())
     }
     pub fn internal() -> OciError {
-        OciError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNKNOWN",
-            "internal error",
-        )
+        OciError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error")
     }
 }
 
@@ -107,21 +78,12 @@ impl From<RegistryError> for OciError {
     fn from(e: RegistryError) -> OciError {
         use RegistryError as E;
         match e {
-            E::NameUnknown => OciError::new(
-                StatusCode::NOT_FOUND,
-                "NAME_UNKNOWN",
-                "repository name not known to registry",
-            ),
-            E::ManifestUnknown => OciError::new(
-                StatusCode::NOT_FOUND,
-                "MANIFEST_UNKNOWN",
-                "manifest unknown",
-            ),
-            E::BlobUnknown => OciError::new(
-                StatusCode::NOT_FOUND,
-                "BLOB_UNKNOWN",
-                "blob unknown to registry",
-            ),
+            E::Denied => OciError::denied(),
+            E::NameUnknown => {
+                OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
+            }
+            E::ManifestUnknown => OciError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"),
+            E::BlobUnknown => OciError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry"),
             E::UploadUnknown => OciError::upload_unknown(),
             E::DigestInvalid(m) => OciError::digest_invalid(&m),
             E::ManifestInvalid(m) => OciError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", m),
@@ -143,11 +105,7 @@ impl From<RegistryError> for OciError {
             E::SizeInvalid(m) => OciError::new(StatusCode::BAD_REQUEST, "SIZE_INVALID", m),
             E::BodyRead(e) => {
                 tracing::debug!(error = %e, "request body ended early");
-                OciError::new(
-                    StatusCode::BAD_REQUEST,
-                    "BLOB_UPLOAD_INVALID",
-                    "request body could not be read",
-                )
+                OciError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", "request body could not be read")
             }
             E::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
@@ -159,14 +117,8 @@ impl From<RegistryError> for OciError {
 
 impl IntoResponse for OciError {
     fn into_response(self) -> Response {
-        let Inner {
-            status,
-            code,
-            message,
-            headers,
-        } = *self.0;
-        let body =
-            serde_json::json!({ "errors": [{ "code": code, "message": message, "detail": null }] });
+        let Inner { status, code, message, headers } = *self.0;
+        let body = serde_json::json!({ "errors": [{ "code": code, "message": message, "detail": null }] });
         let mut resp = (status, axum::Json(body)).into_response();
         resp.headers_mut().extend(headers);
         resp

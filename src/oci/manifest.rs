@@ -58,20 +58,14 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, String> {
     if d.media_type.as_deref().is_none_or(str::is_empty) {
         return Err(format!("{what}: missing mediaType"));
     }
-    d.digest
-        .parse()
-        .map_err(|_| format!("{what}: invalid digest {:?}", d.digest))
+    d.digest.parse().map_err(|_| format!("{what}: invalid digest {:?}", d.digest))
 }
 
 /// Parses and validates a manifest body. `content_type` is the request's, without
 /// parameters. Errors are `MANIFEST_INVALID` messages.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, String> {
-    let raw: RawManifest =
-        serde_json::from_slice(body).map_err(|e| format!("not a valid manifest: {e}"))?;
-    let media_type = match (
-        content_type.filter(|c| !c.is_empty()),
-        raw.media_type.as_deref(),
-    ) {
+    let raw: RawManifest = serde_json::from_slice(body).map_err(|e| format!("not a valid manifest: {e}"))?;
+    let media_type = match (content_type.filter(|c| !c.is_empty()), raw.media_type.as_deref()) {
         (Some(c), Some(m)) if c != m => {
             return Err(format!("Content-Type {c} does not match mediaType {m}"));
         }
@@ -88,10 +82,7 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, 
         OCI_MANIFEST | DOCKER_MANIFEST => {
             let config = raw.config.as_ref().ok_or("image manifest without config")?;
             blobs.push(descriptor(config, "config")?);
-            let layers = raw
-                .layers
-                .as_deref()
-                .ok_or("image manifest without layers")?;
+            let layers = raw.layers.as_deref().ok_or("image manifest without layers")?;
             if media_type == DOCKER_MANIFEST && layers.is_empty() {
                 return Err("Docker manifest without layers".into());
             }
@@ -116,31 +107,13 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, 
         }
         other => return Err(format!("unsupported manifest media type {other}")),
     }
-    let subject = raw
-        .subject
-        .as_ref()
-        .map(|s| descriptor(s, "subject"))
-        .transpose()?;
+    let subject = raw.subject.as_ref().map(|s| descriptor(s, "subject")).transpose()?;
     let artifact_type = raw.artifact_type.clone().or_else(|| {
         // Per the spec, an image manifest's referrers entry falls back to config.mediaType.
-        if media_type == OCI_MANIFEST {
-            raw.config.as_ref().and_then(|c| c.media_type.clone())
-        } else {
-            None
-        }
+        if media_type == OCI_MANIFEST { raw.config.as_ref().and_then(|c| c.media_type.clone()) } else { None }
     });
-    let annotations = raw
-        .annotations
-        .as_ref()
-        .and_then(|a| serde_json::to_string(a).ok());
-    Ok(ParsedManifest {
-        media_type,
-        blobs,
-        manifests,
-        subject,
-        artifact_type,
-        annotations,
-    })
+    let annotations = raw.annotations.as_ref().and_then(|a| serde_json::to_string(a).ok());
+    Ok(ParsedManifest { media_type, blobs, manifests, subject, artifact_type, annotations })
 }
 
 #[cfg(test)]
@@ -161,27 +134,17 @@ mod tests {
         let p = parse(Some(OCI_MANIFEST), image("").as_bytes()).unwrap();
         assert_eq!(p.blobs.len(), 2);
         assert!(p.manifests.is_empty());
-        assert_eq!(
-            p.artifact_type.as_deref(),
-            Some("application/vnd.oci.image.config.v1+json")
-        );
+        assert_eq!(p.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
         // mediaType alone suffices
         assert!(parse(None, image("").as_bytes()).is_ok());
     }
 
     #[test]
     fn media_type_rules() {
-        assert!(
-            parse(Some(DOCKER_MANIFEST), image("").as_bytes())
-                .unwrap_err()
-                .contains("does not match")
-        );
+        assert!(parse(Some(DOCKER_MANIFEST), image("").as_bytes()).unwrap_err().contains("does not match"));
         let no_mt = r#"{"schemaVersion":2,"manifests":[]}"#;
         assert!(parse(None, no_mt.as_bytes()).is_err());
-        assert_eq!(
-            parse(Some(OCI_INDEX), no_mt.as_bytes()).unwrap().media_type,
-            OCI_INDEX
-        );
+        assert_eq!(parse(Some(OCI_INDEX), no_mt.as_bytes()).unwrap().media_type, OCI_INDEX);
         assert!(parse(Some("application/json"), no_mt.as_bytes()).is_err());
     }
 
@@ -196,10 +159,7 @@ mod tests {
 
     #[test]
     fn foreign_layers_and_subject() {
-        let foreign = image("").replace(
-            r#""size":3}"#,
-            r#""size":3,"urls":["https://example.com/l"]}"#,
-        );
+        let foreign = image("").replace(r#""size":3}"#, r#""size":3,"urls":["https://example.com/l"]}"#);
         assert_eq!(parse(None, foreign.as_bytes()).unwrap().blobs.len(), 1);
         let with_subject = image(&format!(
             r#","subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{D1}","size":9}},"artifactType":"x/y","annotations":{{"a":"b"}}"#

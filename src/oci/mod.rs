@@ -30,10 +30,7 @@ use crate::{
 };
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2", any(dispatch))
-        .route("/v2/", any(dispatch))
-        .route("/v2/{*path}", any(dispatch))
+    Router::new().route("/v2", any(dispatch)).route("/v2/", any(dispatch)).route("/v2/{*path}", any(dispatch))
 }
 
 /// Decoded query parameters, keeping repeats.
@@ -41,23 +38,13 @@ pub struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(uri: &Uri) -> Query {
-        Query(
-            form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        Query(form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect())
     }
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
     pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -92,25 +79,9 @@ pub fn respond(status: StatusCode, headers: &[(&str, String)], body: Body) -> Re
     resp
 }
 
-async fn dispatch(
-    State(app): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let path = uri
-        .path()
-        .strip_prefix("/v2")
-        .unwrap_or("")
-        .trim_start_matches('/')
-        .to_owned();
-    let req = Req {
-        app: &app,
-        method,
-        headers,
-        query: Query::parse(&uri),
-    };
+async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    let path = uri.path().strip_prefix("/v2").unwrap_or("").trim_start_matches('/').to_owned();
+    let req = Req { app: &app, method, headers, query: Query::parse(&uri) };
     match handle(&req, &path, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -150,9 +121,5 @@ async fn handle(req: &Req<'_>, path: &str, body: Body) -> Result<Response, OciEr
 /// `GET /v2/`: 200 for any valid token, else the challenge without a scope.
 fn base(req: &Req<'_>) -> Result<Response, OciError> {
     req.app.claims(&req.headers, &[])?;
-    Ok(respond(
-        StatusCode::OK,
-        &[("content-type", "application/json".into())],
-        Body::from("{}"),
-    ))
+    Ok(respond(StatusCode::OK, &[("content-type", "application/json".into())], Body::from("{}")))
 }

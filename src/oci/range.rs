@@ -24,11 +24,7 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeOutcome {
         return RangeOutcome::Full;
     };
     let num = |s: &str| {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            None
-        } else {
-            s.parse::<u64>().ok()
-        }
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) { None } else { s.parse::<u64>().ok() }
     };
     match (first.is_empty(), num(first), num(last)) {
         // Suffix: the last N bytes.

@@ -3,14 +3,13 @@
 use axum::{body::Body, http::StatusCode, response::Response};
 
 use super::{
-    Req, access::Need, body_stream, endpoint::actions_for, error::OciError,
-    range::parse_content_range, respond,
+    Req, access::Need, body_stream, endpoint::actions_for, error::OciError, range::parse_content_range, respond,
 };
 use crate::{
     auth::rules::Actions,
     digest::{Algorithm, Digest},
     names::{RepoName, UploadId},
-    registry::{RegistryError, UploadState},
+    registry::{Caller, RegistryError, UploadState},
 };
 
 fn location(repo: &RepoName, id: &UploadId) -> String {
@@ -47,10 +46,7 @@ fn upload_error(e: RegistryError, repo: &RepoName, id: &UploadId) -> OciError {
         RegistryError::RangeInvalid { offset } => OciError::from(e)
             .with_header(axum::http::header::LOCATION, &location(repo, id))
             .with_header(axum::http::header::RANGE, &range_header(offset))
-            .with_header(
-                axum::http::HeaderName::from_static("docker-upload-uuid"),
-                id.as_str(),
-            ),
+            .with_header(axum::http::HeaderName::from_static("docker-upload-uuid"), id.as_str()),
         other => other.into(),
     }
 }
@@ -58,35 +54,23 @@ fn upload_error(e: RegistryError, repo: &RepoName, id: &UploadId) -> OciError {
 fn digest_param(req: &Req<'_>) -> Result<Option<Digest>, OciError> {
     req.query
         .get("digest")
-        .map(|d| {
-            d.parse()
-                .map_err(|_| OciError::digest_invalid("invalid or unsupported digest"))
-        })
+        .map(|d| d.parse().map_err(|_| OciError::digest_invalid("invalid or unsupported digest")))
         .transpose()
 }
 
 pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Response, OciError> {
-    let push = Need {
-        repo,
-        actions: actions_for(&req.method),
-    };
+    let push = Need { repo, actions: actions_for(&req.method) };
     let registry = &req.app.registry;
     if let Some(mount) = req.query.get("mount") {
-        let digest: Digest = mount
-            .parse()
-            .map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
+        let digest: Digest = mount.parse().map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
         let from: Option<RepoName> = req.query.get("from").and_then(|f| f.parse().ok());
         if let Some(from) = from {
+            // Without a valid token, challenge for both repositories at once.
+            let scopes = [format!("repository:{repo}:pull,push"), format!("repository:{from}:pull")];
+            let claims = req.app.claims(&req.headers, &scopes)?;
             let caller = req.app.authorize(&req.headers, &[push])?;
-            let claims = req.app.claims(&req.headers, &[])?;
             match super::access::granted(&claims, "repository", from.as_str()) {
-                None => {
-                    let scopes = [
-                        format!("repository:{repo}:pull,push"),
-                        format!("repository:{from}:pull"),
-                    ];
-                    return Err(req.app.insufficient(&scopes));
-                }
+                None => return Err(req.app.insufficient(&scopes)),
                 Some(g) if g.contains(Actions::PULL) => {
                     if registry.mount_blob(&caller, repo, &digest, &from).await? {
                         return Ok(blob_created(repo, &digest));
@@ -94,37 +78,26 @@ pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Respons
                 }
                 Some(_) => {}
             }
-            let s = registry
-                .start_upload(&caller, repo, Algorithm::Sha256)
-                .await?;
+            let s = registry.start_upload(&caller, repo, Algorithm::Sha256).await?;
             return Ok(session_response(StatusCode::ACCEPTED, repo, &s));
         }
     }
     let caller = req.app.authorize(&req.headers, &[push])?;
     if let Some(mount) = req.query.get("mount") {
         // Mount without `from`: any repository the caller may pull will do.
-        let digest: Digest = mount
-            .parse()
-            .map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
+        let digest: Digest = mount.parse().map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
         let scope = super::catalog::visibility(req, &caller.sub).await?;
-        if registry
-            .mount_visible_blob(&caller, repo, &digest, &scope)
-            .await?
-        {
+        if registry.mount_visible_blob(&caller, repo, &digest, &scope).await? {
             return Ok(blob_created(repo, &digest));
         }
     }
     if let Some(digest) = digest_param(req)? {
-        registry
-            .upload_monolithic(&caller, repo, &digest, body_stream(body))
-            .await?;
+        registry.upload_monolithic(&caller, repo, &digest, body_stream(body)).await?;
         return Ok(blob_created(repo, &digest));
     }
     let algorithm = match req.query.get("digest-algorithm") {
         None => Algorithm::Sha256,
-        Some(a) => a
-            .parse()
-            .map_err(|_| OciError::digest_invalid("unsupported digest algorithm"))?,
+        Some(a) => a.parse().map_err(|_| OciError::digest_invalid("unsupported digest algorithm"))?,
     };
     let s = registry.start_upload(&caller, repo, algorithm).await?;
     Ok(session_response(StatusCode::ACCEPTED, repo, &s))
@@ -132,45 +105,15 @@ pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Respons
 
 pub async fn status(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
     // Reading an upload's status is part of pushing: it needs push, like the session.
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: Actions::PULL.union(Actions::PUSH),
-        }],
-    )?;
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL.union(Actions::PUSH) }])?;
     let s = req.app.registry.upload_status(&caller, repo, id).await?;
     Ok(session_response(StatusCode::NO_CONTENT, repo, &s))
 }
 
-pub async fn patch(
-    req: &Req<'_>,
-    repo: &RepoName,
-    id: &UploadId,
-    body: Body,
-) -> Result<Response, OciError> {
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: actions_for(&req.method),
-        }],
-    )?;
+pub async fn patch(req: &Req<'_>, repo: &RepoName, id: &UploadId, body: Body) -> Result<Response, OciError> {
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
     let registry = &req.app.registry;
-    let start = match req.header("content-range") {
-        None => None,
-        Some(h) => match parse_content_range(h) {
-            Some((a, _)) => Some(a),
-            None => {
-                let offset = registry.upload_status(&caller, repo, id).await?.offset;
-                return Err(upload_error(
-                    RegistryError::RangeInvalid { offset },
-                    repo,
-                    id,
-                ));
-            }
-        },
-    };
+    let start = content_range_start(req, &caller, repo, id).await?;
     let s = registry
         .append_upload(&caller, repo, id, start, body_stream(body))
         .await
@@ -178,24 +121,32 @@ pub async fn patch(
     Ok(session_response(StatusCode::ACCEPTED, repo, &s))
 }
 
-pub async fn put(
+/// The start of a `Content-Range`, if sent; a malformed one is a 416 like a misplaced one.
+async fn content_range_start(
     req: &Req<'_>,
+    caller: &Caller,
     repo: &RepoName,
     id: &UploadId,
-    body: Body,
-) -> Result<Response, OciError> {
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: actions_for(&req.method),
-        }],
-    )?;
-    let digest = digest_param(req)?
-        .ok_or_else(|| OciError::digest_invalid("the digest parameter is required"))?;
+) -> Result<Option<u64>, OciError> {
+    let Some(h) = req.header("content-range") else {
+        return Ok(None);
+    };
+    match parse_content_range(h) {
+        Some((a, _)) => Ok(Some(a)),
+        None => {
+            let offset = req.app.registry.upload_status(caller, repo, id).await?.offset;
+            Err(upload_error(RegistryError::RangeInvalid { offset }, repo, id))
+        }
+    }
+}
+
+pub async fn put(req: &Req<'_>, repo: &RepoName, id: &UploadId, body: Body) -> Result<Response, OciError> {
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
+    let digest = digest_param(req)?.ok_or_else(|| OciError::digest_invalid("the digest parameter is required"))?;
+    let start = content_range_start(req, &caller, repo, id).await?;
     req.app
         .registry
-        .finish_upload(&caller, repo, id, &digest, body_stream(body))
+        .finish_upload(&caller, repo, id, &digest, start, body_stream(body))
         .await
         .map_err(|e| upload_error(e, repo, id))?;
     Ok(blob_created(repo, &digest))
@@ -203,17 +154,7 @@ pub async fn put(
 
 pub async fn cancel(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
     // Cancelling is a write on the session: push, not the delete action.
-    let caller = req.app.authorize(
-        &req.headers,
-        &[Need {
-            repo,
-            actions: Actions::PULL.union(Actions::PUSH),
-        }],
-    )?;
+    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL.union(Actions::PUSH) }])?;
     req.app.registry.cancel_upload(&caller, repo, id).await?;
-    Ok(respond(
-        StatusCode::NO_CONTENT,
-        &[("content-length", "0".into())],
-        Body::empty(),
-    ))
+    Ok(respond(StatusCode::NO_CONTENT, &[("content-length", "0".into())], Body::empty()))
 }

@@ -2,7 +2,10 @@
 
 use super::{Caller, Registry, RegistryError, Result};
 use crate::{
-    db::{blobs, manifests, repos},
+    db::{
+        blobs, manifests,
+        repos::{self, Resolved},
+    },
     digest::{Algorithm, Digest},
     names::{Reference, RepoName, Tag},
     oci::manifest,
@@ -22,27 +25,15 @@ pub struct PutOutcome {
 }
 
 impl Registry {
-    pub async fn get_manifest(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<ManifestOut> {
+    pub async fn get_manifest(&self, caller: &Caller, repo: &RepoName, reference: &Reference) -> Result<ManifestOut> {
         let id = self.repo_id(caller, repo).await?;
         let row = match reference {
             Reference::Digest(d) => manifests::get(&self.db, id, d.as_str()).await?,
             Reference::Tag(t) => manifests::get_by_tag(&self.db, id, t.as_str()).await?,
         };
         let row = row.ok_or(RegistryError::ManifestUnknown)?;
-        let digest = row
-            .digest
-            .parse()
-            .map_err(|e: crate::digest::DigestError| RegistryError::Internal(e.into()))?;
-        Ok(ManifestOut {
-            digest,
-            media_type: row.media_type,
-            content: row.content,
-        })
+        let digest = row.digest.parse().map_err(|e: crate::digest::DigestError| RegistryError::Internal(e.into()))?;
+        Ok(ManifestOut { digest, media_type: row.media_type, content: row.content })
     }
 
     /// Validates and stores a manifest; every referenced blob and child manifest must be
@@ -64,34 +55,23 @@ impl Registry {
             Reference::Digest(d) => {
                 let actual = Digest::of(d.algorithm(), body);
                 if &actual != d {
-                    return Err(RegistryError::DigestInvalid(format!(
-                        "manifest digest is {actual}, not {d}"
-                    )));
+                    return Err(RegistryError::DigestInvalid(format!("manifest digest is {actual}, not {d}")));
                 }
                 actual
             }
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, body),
         };
         // Check references before creating anything, so a refused manifest stores nothing.
-        let existing = repos::resolve(&self.db, repo.as_str(), caller.iat).await?;
+        let existing = repos::resolve_for(&self.db, repo.as_str(), caller.iat).await?;
         let first_missing = parsed.blobs.first().or(parsed.manifests.first());
         let repo_id = match (existing, first_missing) {
-            (Some(id), _) => id,
-            (None, Some(d)) => return Err(RegistryError::ManifestBlobUnknown(d.to_string())),
-            (None, None) => repos::ensure(
-                &self.db,
-                repo.as_str(),
-                repo.collection().as_str(),
-                caller.iat,
-            )
-            .await?
-            .ok_or(RegistryError::NameUnknown)?,
+            (Resolved::Found(id), _) => id,
+            (Resolved::TooNew, _) => return Err(RegistryError::Denied),
+            (Resolved::Absent, Some(d)) => return Err(RegistryError::ManifestBlobUnknown(d.to_string())),
+            (Resolved::Absent, None) => self.ensure_repo(caller, repo).await?,
         };
         for d in &parsed.blobs {
-            if blobs::size_in_repo(&self.db, repo_id, d.as_str())
-                .await?
-                .is_none()
-            {
+            if blobs::size_in_repo(&self.db, repo_id, d.as_str()).await?.is_none() {
                 return Err(RegistryError::ManifestBlobUnknown(d.to_string()));
             }
         }
@@ -104,12 +84,7 @@ impl Registry {
         if let Reference::Tag(t) = reference {
             tags.push(t.as_str().to_owned());
         }
-        let children: Vec<String> = parsed
-            .blobs
-            .iter()
-            .chain(&parsed.manifests)
-            .map(|d| d.to_string())
-            .collect();
+        let children: Vec<String> = parsed.blobs.iter().chain(&parsed.manifests).map(|d| d.to_string()).collect();
         let subject = parsed.subject.as_ref().map(|s| s.to_string());
         manifests::put(
             &self.db,
@@ -126,39 +101,21 @@ impl Registry {
             },
         )
         .await?;
-        Ok(PutOutcome {
-            digest,
-            subject: parsed.subject,
-        })
+        Ok(PutOutcome { digest, subject: parsed.subject })
     }
 
     /// Deletes a manifest (by digest: with its tags) or just a tag.
-    pub async fn delete_manifest(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<()> {
+    pub async fn delete_manifest(&self, caller: &Caller, repo: &RepoName, reference: &Reference) -> Result<()> {
         let id = self.repo_id(caller, repo).await?;
         let deleted = match reference {
             Reference::Digest(d) => manifests::delete(&self.db, id, d.as_str()).await?,
             Reference::Tag(t) => manifests::delete_tag(&self.db, id, t.as_str()).await?,
         };
-        if deleted {
-            Ok(())
-        } else {
-            Err(RegistryError::ManifestUnknown)
-        }
+        if deleted { Ok(()) } else { Err(RegistryError::ManifestUnknown) }
     }
 
     /// Up to `n` tags after `last`, byte-sorted.
-    pub async fn list_tags(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        last: &str,
-        n: u32,
-    ) -> Result<Vec<String>> {
+    pub async fn list_tags(&self, caller: &Caller, repo: &RepoName, last: &str, n: u32) -> Result<Vec<String>> {
         let id = self.repo_id(caller, repo).await?;
         Ok(manifests::tags(&self.db, id, last, i64::from(n)).await?)
     }
@@ -171,8 +128,10 @@ impl Registry {
         repo: &RepoName,
         subject: &Digest,
     ) -> Result<Vec<(String, String, i64, Option<String>, Option<String>)>> {
-        let Some(id) = repos::resolve(&self.db, repo.as_str(), caller.iat).await? else {
-            return Ok(vec![]);
+        let id = match self.repo_id(caller, repo).await {
+            Ok(id) => id,
+            Err(RegistryError::NameUnknown) => return Ok(vec![]),
+            Err(e) => return Err(e),
         };
         Ok(manifests::referrers(&self.db, id, subject.as_str()).await?)
     }

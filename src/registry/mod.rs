@@ -6,12 +6,20 @@ mod blobs;
 mod manifests;
 mod uploads;
 
+pub use blobs::BlobData;
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;
 
 use std::{collections::HashSet, sync::Mutex};
 
-use crate::{db::Db, storage::FsStore};
+use crate::{
+    db::{
+        Db,
+        repos::{self, Resolved},
+    },
+    names::RepoName,
+    storage::FsStore,
+};
 
 /// Who is acting, from a verified token: its subject and issue time (a token older than a
 /// collection grants nothing in it).
@@ -25,6 +33,9 @@ pub struct Caller {
 pub enum RegistryError {
     #[error("repository unknown")]
     NameUnknown,
+    /// The token's grants are void here (its collection was recreated after it was issued).
+    #[error("access denied")]
+    Denied,
     #[error("manifest unknown")]
     ManifestUnknown,
     #[error("blob unknown")]
@@ -76,12 +87,25 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(db: Db, store: FsStore, max_manifest_bytes: usize) -> Registry {
-        Registry {
-            db,
-            store,
-            max_manifest_bytes,
-            busy_uploads: Mutex::new(HashSet::new()),
+    /// The repository's id for reading.
+    pub(crate) async fn repo_id(&self, caller: &Caller, repo: &RepoName) -> Result<i64> {
+        match repos::resolve_for(&self.db, repo.as_str(), caller.iat).await? {
+            Resolved::Found(id) => Ok(id),
+            Resolved::Absent => Err(RegistryError::NameUnknown),
+            Resolved::TooNew => Err(RegistryError::Denied),
         }
+    }
+
+    /// The repository's id for writing, creating it inside its (existing) collection.
+    pub(crate) async fn ensure_repo(&self, caller: &Caller, repo: &RepoName) -> Result<i64> {
+        match repos::ensure(&self.db, repo.as_str(), repo.collection().as_str(), caller.iat).await? {
+            Resolved::Found(id) => Ok(id),
+            Resolved::Absent => Err(RegistryError::NameUnknown),
+            Resolved::TooNew => Err(RegistryError::Denied),
+        }
+    }
+
+    pub fn new(db: Db, store: FsStore, max_manifest_bytes: usize) -> Registry {
+        Registry { db, store, max_manifest_bytes, busy_uploads: Mutex::new(HashSet::new()) }
     }
 }

@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{BoxError, Caller, Registry, RegistryError, Result};
 use crate::{
-    db::{blobs, repos, uploads},
+    db::{blobs, uploads},
     digest::{Algorithm, Digest, Hasher},
     names::{RepoName, UploadId},
 };
@@ -42,18 +42,10 @@ impl Drop for Busy<'_> {
 impl Registry {
     fn lock_upload(&self, id: &UploadId) -> Option<Busy<'_>> {
         let mut set = self.busy_uploads.lock().ok()?;
-        set.insert(id.as_str().to_owned()).then(|| Busy {
-            registry: self,
-            id: id.as_str().to_owned(),
-        })
+        set.insert(id.as_str().to_owned()).then(|| Busy { registry: self, id: id.as_str().to_owned() })
     }
 
-    async fn load_upload(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        id: &UploadId,
-    ) -> Result<(u64, Hasher)> {
+    async fn load_upload(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<(u64, Hasher)> {
         let (offset, state) = uploads::get(&self.db, id.as_str(), repo.as_str(), &caller.sub)
             .await?
             .ok_or(RegistryError::UploadUnknown)?;
@@ -62,48 +54,18 @@ impl Registry {
     }
 
     /// Opens a new session bound to the repository and the caller.
-    pub async fn start_upload(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        algorithm: Algorithm,
-    ) -> Result<UploadState> {
+    pub async fn start_upload(&self, caller: &Caller, repo: &RepoName, algorithm: Algorithm) -> Result<UploadState> {
         // The collection must exist (and predate the token) for anything to be pushed.
-        if repos::ensure(
-            &self.db,
-            repo.as_str(),
-            repo.collection().as_str(),
-            caller.iat,
-        )
-        .await?
-        .is_none()
-        {
-            return Err(RegistryError::NameUnknown);
-        }
+        self.ensure_repo(caller, repo).await?;
         let id = UploadId::new_random();
         self.store.upload_create(&id).await?;
-        uploads::insert(
-            &self.db,
-            id.as_str(),
-            repo.as_str(),
-            &caller.sub,
-            &Hasher::new(algorithm).to_state(),
-        )
-        .await?;
+        uploads::insert(&self.db, id.as_str(), repo.as_str(), &caller.sub, &Hasher::new(algorithm).to_state()).await?;
         Ok(UploadState { id, offset: 0 })
     }
 
-    pub async fn upload_status(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        id: &UploadId,
-    ) -> Result<UploadState> {
+    pub async fn upload_status(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<UploadState> {
         let (offset, _) = self.load_upload(caller, repo, id).await?;
-        Ok(UploadState {
-            id: id.clone(),
-            offset,
-        })
+        Ok(UploadState { id: id.clone(), offset })
     }
 
     /// Appends a chunk. `start`, when the client sent a `Content-Range`, must equal the
@@ -127,20 +89,11 @@ impl Registry {
             return Err(RegistryError::RangeInvalid { offset });
         }
         let (offset, _) = self.write_chunk(id, offset, hasher, body).await?;
-        Ok(UploadState {
-            id: id.clone(),
-            offset,
-        })
+        Ok(UploadState { id: id.clone(), offset })
     }
 
     /// Streams `body` into the session at `offset`, checkpointing as it goes.
-    async fn write_chunk<S>(
-        &self,
-        id: &UploadId,
-        offset: u64,
-        mut hasher: Hasher,
-        mut body: S,
-    ) -> Result<(u64, Hasher)>
+    async fn write_chunk<S>(&self, id: &UploadId, offset: u64, mut hasher: Hasher, mut body: S) -> Result<(u64, Hasher)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
@@ -160,15 +113,13 @@ impl Registry {
             writer.write(&chunk).await?;
             pos += chunk.len() as u64;
             if pos - recorded >= CHECKPOINT_BYTES {
-                self.checkpoint(id, &mut writer, recorded, pos, &hasher)
-                    .await?;
+                self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
                 recorded = pos;
             }
         }
         // Keep what arrived even if the body broke off: the client resumes from here.
         if pos != recorded {
-            self.checkpoint(id, &mut writer, recorded, pos, &hasher)
-                .await?;
+            self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
         }
         match failure {
             Some(e) => Err(RegistryError::BodyRead(e)),
@@ -185,15 +136,7 @@ impl Registry {
         hasher: &Hasher,
     ) -> Result<()> {
         writer.sync().await?;
-        if uploads::advance(
-            &self.db,
-            id.as_str(),
-            old as i64,
-            new as i64,
-            &hasher.to_state(),
-        )
-        .await?
-        {
+        if uploads::advance(&self.db, id.as_str(), old as i64, new as i64, &hasher.to_state()).await? {
             Ok(())
         } else {
             // Another writer moved the session (or it was cancelled) under us.
@@ -210,6 +153,7 @@ impl Registry {
         repo: &RepoName,
         id: &UploadId,
         expected: &Digest,
+        start: Option<u64>,
         body: S,
     ) -> Result<()>
     where
@@ -219,6 +163,9 @@ impl Registry {
         let Some(_busy) = self.lock_upload(id) else {
             return Err(RegistryError::RangeInvalid { offset });
         };
+        if start.is_some_and(|s| s != offset) {
+            return Err(RegistryError::RangeInvalid { offset });
+        }
         let (size, hasher) = self.write_chunk(id, offset, hasher, body).await?;
         let actual = if hasher.algorithm() == expected.algorithm() {
             hasher.finish()
@@ -227,20 +174,14 @@ impl Registry {
         };
         if &actual != expected {
             self.discard_upload(id).await?;
-            return Err(RegistryError::DigestInvalid(format!(
-                "content digest is {actual}, not {expected}"
-            )));
+            return Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")));
         }
-        let Some(repo_id) = repos::ensure(
-            &self.db,
-            repo.as_str(),
-            repo.collection().as_str(),
-            caller.iat,
-        )
-        .await?
-        else {
-            self.discard_upload(id).await?;
-            return Err(RegistryError::NameUnknown);
+        let repo_id = match self.ensure_repo(caller, repo).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.discard_upload(id).await?;
+                return Err(e);
+            }
         };
         self.store.upload_publish(id, expected).await?;
         blobs::insert_and_link(&self.db, expected.as_str(), size as i64, repo_id).await?;
@@ -269,33 +210,18 @@ impl Registry {
         Ok(())
     }
 
-    pub async fn cancel_upload(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        id: &UploadId,
-    ) -> Result<()> {
+    pub async fn cancel_upload(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<()> {
         self.load_upload(caller, repo, id).await?;
         self.discard_upload(id).await
     }
 
     /// A whole blob in one request (`POST ?digest=`): a session that completes at once.
-    pub async fn upload_monolithic<S>(
-        &self,
-        caller: &Caller,
-        repo: &RepoName,
-        expected: &Digest,
-        body: S,
-    ) -> Result<()>
+    pub async fn upload_monolithic<S>(&self, caller: &Caller, repo: &RepoName, expected: &Digest, body: S) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let state = self
-            .start_upload(caller, repo, expected.algorithm())
-            .await?;
-        let result = self
-            .finish_upload(caller, repo, &state.id, expected, body)
-            .await;
+        let state = self.start_upload(caller, repo, expected.algorithm()).await?;
+        let result = self.finish_upload(caller, repo, &state.id, expected, None, body).await;
         if result.is_err() {
             // The session was never handed to the client; don't leave it behind.
             let _ = self.discard_upload(&state.id).await;

@@ -26,9 +26,7 @@ impl FsStore {
     pub async fn open(root: &Path) -> io::Result<FsStore> {
         fs::create_dir_all(root.join("blobs")).await?;
         fs::create_dir_all(root.join("uploads")).await?;
-        Ok(FsStore {
-            root: root.to_owned(),
-        })
+        Ok(FsStore { root: root.to_owned() })
     }
 
     fn path(&self, key: Key<'_>) -> PathBuf {
@@ -57,17 +55,11 @@ impl FsStore {
     /// Opens the upload for appending at `offset`, first truncating anything past it
     /// (bytes written after the last durable checkpoint are not part of the upload).
     pub async fn upload_writer(&self, id: &UploadId, offset: u64) -> io::Result<UploadWriter> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.path(Key::UploadData(id)))
-            .await?;
+        let mut file =
+            OpenOptions::new().write(true).create(true).truncate(false).open(self.path(Key::UploadData(id))).await?;
         file.set_len(offset).await?;
         file.seek(SeekFrom::Start(offset)).await?;
-        Ok(UploadWriter {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
-        })
+        Ok(UploadWriter { file: BufWriter::with_capacity(WRITE_BUFFER, file) })
     }
 
     /// Opens the upload's data for reading (only to re-hash with another algorithm).
@@ -82,10 +74,7 @@ impl FsStore {
         if fs::try_exists(&target).await? {
             return self.upload_delete(id).await;
         }
-        let parent = target
-            .parent()
-            .map(Path::to_owned)
-            .unwrap_or_else(|| self.root.clone());
+        let parent = target.parent().map(Path::to_owned).unwrap_or_else(|| self.root.clone());
         fs::create_dir_all(&parent).await?;
         let src = self.path(Key::UploadData(id));
         // The data was fdatasync'ed by the writer; sync_all also covers the length.

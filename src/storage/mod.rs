@@ -42,17 +42,12 @@ mod tests {
 
     #[test]
     fn key_layout() {
-        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-            .parse()
-            .unwrap();
+        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().unwrap();
         assert_eq!(
             Key::Blob(&d).path(),
             "blobs/sha256/e3/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         let id: UploadId = "6f1c2a52-4e0a-4a53-9a8e-0d0a1f8b7c11".parse().unwrap();
-        assert_eq!(
-            Key::UploadData(&id).path(),
-            "uploads/6f1c2a52-4e0a-4a53-9a8e-0d0a1f8b7c11/data"
-        );
+        assert_eq!(Key::UploadData(&id).path(), "uploads/6f1c2a52-4e0a-4a53-9a8e-0d0a1f8b7c11/data");
     }
 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# docker 20.10 (Debian's docker.io) against the registry, through the private
+# dockerd that run.sh started (DOCKER_HOST). The image is made offline: a
+# `docker import` of a tar, then a `docker build` that COPYs a second file on
+# top (the classic builder needs no container runtime for COPY): two layers.
+set -uo pipefail
+# shellcheck source=conformance/lib.sh
+source "$CONF_DIR/lib.sh"
+
+# /usr/local/bin may hold a newer docker CLI; test Debian's, which matches the engine.
+docker() { /usr/bin/docker "$@"; }
+export DOCKER_CONFIG=$CONF_WORK/docker-config DOCKER_BUILDKIT=0
+mkdir -p "$DOCKER_CONFIG"
+
+REG=$CONF_REGISTRY
+IMG=$REG/conf/docker-img:v1
+
+# --- build -------------------------------------------------------------------
+mkdir -p rootfs ctx
+python3 -c 'import random,sys;sys.stdout.buffer.write(random.Random("docker-base").randbytes(1<<20))' >rootfs/base.bin
+echo "docker conformance" >rootfs/README
+tar -C rootfs -cf base.tar .
+python3 -c 'import random,sys;sys.stdout.buffer.write(random.Random("docker-top").randbytes(70000))' >ctx/top.bin
+printf 'FROM conf-docker-base:1\nCOPY top.bin /top.bin\n' >ctx/Dockerfile
+require "build a two-layer image (import + build)" \
+    sh -c "/usr/bin/docker import base.tar conf-docker-base:1 && /usr/bin/docker build -t '$IMG' ctx"
+IMAGE_ID=$(docker inspect --format '{{.Id}}' "$IMG")
+DIFF_IDS=$(docker inspect --format '{{join .RootFS.Layers ","}}' "$IMG")
+
+# --- auth refusals before login ------------------------------------------------
+refusals_before_login() {
+    check_denied "push without login is refused" docker push "$IMG"
+    check_denied "login with a wrong password is refused" \
+        sh -c "printf wrong-password | /usr/bin/docker login -u '$CONF_ADMIN_USER' --password-stdin '$REG'"
+    check "login as admin" \
+        sh -c "printf '%s' '$CONF_ADMIN_PASS' | /usr/bin/docker login -u '$CONF_ADMIN_USER' --password-stdin '$REG'"
+    # docker login asks /token for offline_token=true and keeps the refresh
+    # token as its identity token; later pushes trade it in by POST /token.
+    equal "docker login keeps a refresh token as its identity token" yes \
+        "$(jq -r --arg r "$REG" 'if (.auths[$r].identitytoken // "") != "" then "yes" else "no" end' "$DOCKER_CONFIG/config.json")"
+}
+auth_only "login checks" refusals_before_login
+
+# --- push, check what the registry holds, pull back ----------------------------
+require "push $IMG" docker push "$IMG"
+PUSHED=$(grep -o 'digest: sha256:[0-9a-f]*' "$CONF_LOG" | tail -n 1 | cut -d' ' -f2)
+equal "push reports a manifest digest" "sha256" "${PUSHED%%:*}"
+
+check "registry serves the pushed manifest, config and both layers" \
+    verify_remote conf/docker-img v1 --digest "$PUSHED" --config "$IMAGE_ID" --diff-ids "$DIFF_IDS"
+check "registry serves the manifest by digest" verify_remote conf/docker-img "$PUSHED" --digest "$PUSHED"
+
+run docker rmi "$IMG" conf-docker-base:1
+check_fails "the image is gone locally" docker image inspect "$IMG"
+require "pull it back" docker pull "$IMG"
+equal "pulled repo digest equals pushed digest" "$REG/conf/docker-img@$PUSHED" \
+    "$(docker inspect --format '{{index .RepoDigests 0}}' "$IMG")"
+equal "pulled image ID equals the original" "$IMAGE_ID" "$(docker inspect --format '{{.Id}}' "$IMG")"
+equal "pulled layers equal the original" "$DIFF_IDS" "$(docker inspect --format '{{join .RootFS.Layers ","}}' "$IMG")"
+
+# Pushing the same image into a sibling repository mounts the layers from the
+# first one (cross-repository mount) instead of uploading them again.
+run docker tag "$IMG" "$REG/conf/docker-mount:v1"
+check "push to a second repository" docker push "$REG/conf/docker-mount:v1"
+check "the second push mounts the layers from the first" \
+    grep -q "Mounted from conf/docker-img" "$CONF_LOG"
+run docker rmi "$REG/conf/docker-mount:v1"
+
+# Pull by digest too (the path `docker pull name@sha256:…` takes).
+run docker rmi "$IMG"
+check "pull by digest" docker pull "$REG/conf/docker-img@$PUSHED"
+
+# --- as nobody, then as an ordinary user --------------------------------------
+refusals_for_others() {
+    run docker logout "$REG"
+    run docker rmi "$REG/conf/docker-img@$PUSHED"
+    check_denied "anonymous pull of a private image is refused" docker pull "$IMG"
+
+    check "login as an ordinary user" \
+        sh -c "printf '%s' '$CONF_USER_PASS' | /usr/bin/docker login -u '$CONF_USER' --password-stdin '$REG'"
+    check_denied "user's pull from another's private collection is refused" docker pull "$IMG"
+    run docker import base.tar "$REG/conf/docker-user:v1"
+    local started=$SECONDS
+    check_denied "user's push into another's collection is refused" docker push "$REG/conf/docker-user:v1"
+    # docker retries an upload 5 times (about 50 s) unless the error is one it
+    # knows not to retry; a 403 DENIED is meant to stop it at once (DESIGN §4).
+    local took=$((SECONDS - started))
+    if [ "$took" -lt 10 ]; then
+        pass "that refusal stops docker at once (${took} s)"
+    else
+        # docker 20.10 turns an error with a null detail and the code's default
+        # message into a bare ErrorCode, which its retry filter does not match.
+        printf '\ndocker retried the refused push for %s s\n' "$took" >>"$CONF_LOG"
+        fail "that refusal stops docker at once (it took ${took} s: docker retried the upload)"
+    fi
+}
+auth_only "anonymous and ordinary-user refusals" refusals_for_others
+
+# A new collection becomes the user's own: push, then pull back.
+OWN=$REG/$CONF_USER-docker/img:v1
+run docker import base.tar "$OWN"
+check "user's push into a new collection" docker push "$OWN" || exit 1
+OWN_DIGEST=$(grep -o 'digest: sha256:[0-9a-f]*' "$CONF_LOG" | tail -n 1 | cut -d' ' -f2)
+run docker rmi "$OWN"
+check "user pulls back from the own collection" docker pull "$OWN"
+equal "user's pulled digest equals pushed" "$REG/$CONF_USER-docker/img@$OWN_DIGEST" \
+    "$(docker inspect --format '{{index .RepoDigests 0}}' "$OWN")"
+run docker logout "$REG"
+exit 0

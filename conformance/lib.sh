@@ -1,0 +1,142 @@
+# shellcheck shell=bash
+# conformance/lib.sh: helpers shared by run.sh and every client script.
+#
+# Sourced, never executed. A client script runs as its own bash process with
+# these variables from run.sh:
+#   CONF_DIR        this directory
+#   CONF_REGISTRY   host:port of the registry under test (plain HTTP, loopback)
+#   CONF_AUTH       1 if the registry enforces token auth (berth), 0 if not
+#                   (Distribution's reference server, used to check the scripts)
+#   CONF_PRIVATE    1 if collections are created private (anonymous pulls fail)
+#   CONF_ADMIN_USER / CONF_ADMIN_PASS   superuser credentials
+#   CONF_USER / CONF_USER_PASS          an ordinary user's credentials
+#   CONF_CLIENT     short client name, used in results and repository names
+#   CONF_WORK       an empty scratch directory for this client
+#   CONF_RESULTS    file collecting one "PASS|FAIL|SKIP <client>: <what>" a line
+#   CONF_PYTHON     a python with `oras` and `requests` installed
+# plus DOCKER_HOST (docker) and CONF_CONTAINERD_SOCK (ctr).
+
+CONF_LOG="${CONF_WORK:-/tmp}/commands.log"
+
+log() { printf '[%s] %s\n' "${CONF_CLIENT:-run}" "$*" >&2; }
+
+# free_port: a port the kernel just handed out on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+wait_until() {
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+# --- results -----------------------------------------------------------------
+
+_record() { printf '%s %s: %s\n' "$1" "${CONF_CLIENT:-run}" "$2" >>"$CONF_RESULTS"; }
+pass() { _record PASS "$*"; log "PASS $*"; }
+skip() { _record SKIP "$*"; log "SKIP $*"; }
+fail() {
+    _record FAIL "$*"
+    log "FAIL $*"
+    # The tail of the command log usually says why; CI output is all we get.
+    if [ -s "$CONF_LOG" ]; then
+        tail -n 25 "$CONF_LOG" | sed 's/^/    | /' >&2
+    fi
+}
+
+# run CMD...: run a command, appending its output to the client's command log.
+run() {
+    printf '\n[%s] $ %s\n' "$(date +%T)" "$*" >>"$CONF_LOG"
+    "$@" >>"$CONF_LOG" 2>&1
+}
+
+# check DESC CMD...: CMD must succeed.
+check() {
+    local desc=$1; shift
+    if run "$@"; then pass "$desc"; else fail "$desc (exit $?)"; return 1; fi
+}
+
+# check_fails DESC CMD...: CMD must fail (a refused login, push or pull).
+check_fails() {
+    local desc=$1; shift
+    if run "$@"; then fail "$desc (the command succeeded)"; return 1; else pass "$desc"; fi
+}
+
+# check_denied DESC CMD...: CMD must fail, and say it was refused access; a
+# failure for another reason (no such local image, a crash) is not a refusal.
+DENIED_RE='denied|unauthori[sz]ed|authentication required|forbidden|invalid username|insufficient_scope|\b40[13]\b'
+check_denied() { check_fails_like "$DENIED_RE" "$@"; }
+
+# check_fails_like REGEX DESC CMD...: CMD must fail with output matching REGEX.
+check_fails_like() {
+    local re=$1 desc=$2; shift 2
+    local mark; mark=$(wc -l <"$CONF_LOG" 2>/dev/null || echo 0)
+    if run "$@"; then fail "$desc (the command succeeded)"; return 1; fi
+    if tail -n +"$((mark + 1))" "$CONF_LOG" | grep -Eiq "$re"; then
+        pass "$desc"
+    else
+        fail "$desc (it failed, but its output does not match /$re/)"
+        return 1
+    fi
+}
+
+# require DESC CMD...: like check, but a failure ends the client script, since
+# every later step depends on this one.
+require() {
+    check "$@" || exit 1
+}
+
+# auth_only DESC FN ARGS...: run an auth-related step only against a registry
+# that enforces auth; record a skip otherwise.
+auth_only() {
+    local desc=$1; shift
+    if [ "${CONF_AUTH:-0}" = 1 ]; then "$@"; else skip "$desc (registry without auth)"; fi
+}
+
+# private_only DESC FN ARGS...: like auth_only, for checks that need the
+# pushed repositories to be private.
+private_only() {
+    local desc=$1; shift
+    if [ "${CONF_AUTH:-0}" = 1 ] && [ "${CONF_PRIVATE:-0}" = 1 ]; then "$@"; else skip "$desc (repositories not private)"; fi
+}
+
+# equal DESC WANT GOT: record whether two values match.
+equal() {
+    if [ -n "$2" ] && [ "$2" = "$3" ]; then
+        pass "$1"
+    else
+        printf '\nmismatch for %s:\n  want: %s\n  got:  %s\n' "$1" "$2" "$3" >>"$CONF_LOG"
+        fail "$1 (want '$2', got '$3')"
+        return 1
+    fi
+}
+
+# --- image helpers -----------------------------------------------------------
+
+# mkimage DIR TAG SEED: write a two-layer OCI image layout at DIR, tagged TAG;
+# prints a JSON summary (manifest/config digests, layer digests, diff_ids).
+mkimage() {
+    python3 "$CONF_DIR/mkimage.py" "$@"
+}
+
+# verify_remote REPO REF [ARGS...]: fetch REPO:REF over the registry API with
+# the admin's credentials (anonymous against a registry without auth), check
+# every blob's digest, and compare with the expectations in ARGS
+# (--digest, --config, --diff-ids, --layers, --min-layers).
+verify_remote() {
+    local repo=$1 ref=$2; shift 2
+    local creds=()
+    [ "${CONF_AUTH:-0}" = 1 ] && creds=(--user "$CONF_ADMIN_USER" --password "$CONF_ADMIN_PASS")
+    python3 "$CONF_DIR/verify.py" --registry "$CONF_REGISTRY" --repo "$repo" --ref "$ref" \
+        "${creds[@]}" "$@"
+}
+
+# json FILE EXPR: read a value from a JSON file with jq.
+json() { jq -r "$2" "$1"; }
+
+# digest_of FILE: "sha256:<hex>" of a file.
+digest_of() { printf 'sha256:%s' "$(sha256sum "$1" | cut -d' ' -f1)"; }

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# conformance/run.sh: drive real clients against a freshly started berth.
+#
+#   bash conformance/run.sh [CLIENT...]      # default: all of them
+#
+# Builds berth, starts it on a free loopback port with a new data dir (new
+# collections private, so anonymous pulls can be checked), creates an ordinary
+# user, starts a private dockerd and containerd when their clients are chosen,
+# then runs conformance/clients/<client>.{sh,py}, one process each. Every check
+# is one line in the results; the last line is "N passed, N failed". Exits
+# non-zero if any check failed. Everything started here is stopped by PID.
+#
+# Environment:
+#   CONF_TARGET=reference  run against Distribution's reference server
+#                          (docker-registry, no auth) instead of berth, to
+#                          check the scripts themselves; auth checks are skipped
+#   CONF_KEEP=1            keep the temp dir (logs, stores) even on success
+#   BERTH_VENV             venv with oras+requests (default /var/cache/berth-venv)
+#   CARGO_TARGET_DIR       where cargo puts the berth binary
+set -euo pipefail
+
+CONF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$CONF_DIR")
+export CONF_DIR
+# shellcheck source=conformance/lib.sh
+source "$CONF_DIR/lib.sh"
+
+ALL_CLIENTS=(docker podman skopeo buildah ctr oras)
+if [ $# -gt 0 ]; then CLIENTS=("$@"); else CLIENTS=("${ALL_CLIENTS[@]}"); fi
+TARGET=${CONF_TARGET:-berth}
+VENV=${BERTH_VENV:-/var/cache/berth-venv}
+
+TMP=$(mktemp -d /tmp/berth-conf.XXXXXX)
+export CONF_RESULTS=$TMP/results
+: >"$CONF_RESULTS"
+PIDS=()      # started processes, stopped in reverse order
+KEEP=${CONF_KEEP:-0}
+
+stop_pid() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    # dockerd stops its own containerd on TERM; give both time to do it.
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+    # Stores may leave mounts behind (overlay/shm); never rm -rf through one.
+    grep -o " $TMP/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null
+    done
+    if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
+        log "logs and stores kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+has_client() {
+    local c
+    for c in "${CLIENTS[@]}"; do [ "$c" = "$1" ] && return 0; done
+    return 1
+}
+
+# --- the registry under test -------------------------------------------------
+
+start_berth() {
+    log "building berth"
+    (cd "$ROOT" && cargo build --locked)
+    local target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$ROOT/$target ;; esac
+    local bin=$target/debug/berth
+    [ -x "$bin" ] || { log "no binary at $bin"; exit 1; }
+
+    local port; port=$(free_port)
+    CONF_REGISTRY=127.0.0.1:$port
+    CONF_ADMIN_USER="admin"
+    CONF_ADMIN_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
+    CONF_USER=alice
+    CONF_USER_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
+    CONF_AUTH=1
+    CONF_PRIVATE=1
+    export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
+        BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS \
+        BERTH_AUTH__DEFAULT_PRIVATE=true
+    NO_COLOR=1 RUST_LOG=${RUST_LOG:-info,berth=debug,tower_http=debug} "$bin" serve >"$TMP/berth.log" 2>&1 &
+    PIDS+=($!)
+    BERTH_LOG=$TMP/berth.log
+    log "berth pid $! on $CONF_REGISTRY, log $BERTH_LOG"
+    if ! wait_until 60 berth_ready; then
+        log "berth did not answer 401 on /v2/ within 60 s"; tail -n 30 "$BERTH_LOG" >&2; exit 1
+    fi
+    # Users are created once the server has made the superuser (first start).
+    printf '%s' "$CONF_USER_PASS" | "$bin" user create "$CONF_USER" --role user --password-stdin \
+        >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
+}
+
+berth_ready() {
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$CONF_REGISTRY/v2/")" = 401 ]
+}
+
+start_reference() {
+    local port; port=$(free_port)
+    CONF_REGISTRY=127.0.0.1:$port
+    CONF_ADMIN_USER=admin CONF_ADMIN_PASS=unused CONF_USER=alice CONF_USER_PASS=unused
+    CONF_AUTH=0
+    CONF_PRIVATE=0
+    cat >"$TMP/registry.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $TMP/registry-data
+  delete:
+    enabled: true
+http:
+  addr: $CONF_REGISTRY
+EOF
+    docker-registry serve "$TMP/registry.yml" >"$TMP/registry.log" 2>&1 &
+    PIDS+=($!)
+    BERTH_LOG=$TMP/registry.log
+    log "reference registry pid $! on $CONF_REGISTRY"
+    wait_until 30 curl -sf "http://$CONF_REGISTRY/v2/" || { log "registry did not start"; exit 1; }
+}
+
+# --- client daemons ----------------------------------------------------------
+
+start_dockerd() {
+    local d=$TMP/docker
+    mkdir -p "$d"
+    echo '{}' >"$d/daemon.json"
+    # No networking and vfs: nothing here runs a container, it only stores images.
+    dockerd --config-file "$d/daemon.json" --iptables=false --ip6tables=false --bridge=none \
+        --storage-driver=vfs --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" \
+        --host "unix://$d/sock" >"$d/dockerd.log" 2>&1 &
+    PIDS+=($!)
+    export DOCKER_HOST=unix://$d/sock
+    log "dockerd pid $! on $DOCKER_HOST"
+    wait_until 60 /usr/bin/docker version || { log "dockerd did not start"; tail -n 30 "$d/dockerd.log" >&2; exit 1; }
+}
+
+start_containerd() {
+    local d=$TMP/containerd
+    mkdir -p "$d"
+    cat >"$d/config.toml" <<EOF
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$d/sock"
+[ttrpc]
+  address = "$d/sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$d/opt"
+EOF
+    containerd --config "$d/config.toml" >"$d/containerd.log" 2>&1 &
+    PIDS+=($!)
+    export CONF_CONTAINERD_SOCK=$d/sock
+    log "containerd pid $! on $CONF_CONTAINERD_SOCK"
+    wait_until 60 ctr --address "$CONF_CONTAINERD_SOCK" version || { log "containerd did not start"; tail -n 30 "$d/containerd.log" >&2; exit 1; }
+}
+
+# --- run ---------------------------------------------------------------------
+
+case $TARGET in
+    berth) start_berth ;;
+    reference) start_reference ;;
+    *) log "unknown CONF_TARGET=$TARGET"; exit 2 ;;
+esac
+export CONF_REGISTRY CONF_AUTH CONF_PRIVATE CONF_ADMIN_USER CONF_ADMIN_PASS CONF_USER CONF_USER_PASS
+export CONF_PYTHON=$VENV/bin/python
+
+has_client docker && start_dockerd
+has_client ctr && start_containerd
+
+for c in "${CLIENTS[@]}"; do
+    export CONF_CLIENT=$c CONF_WORK=$TMP/clients/$c
+    mkdir -p "$CONF_WORK"
+    before=$(grep -c "^FAIL $c:" "$CONF_RESULTS" || true)
+    log "--- $c"
+    started=$SECONDS
+    rc=0
+    if [ -f "$CONF_DIR/clients/$c.sh" ]; then
+        (cd "$CONF_WORK" && timeout 900 bash "$CONF_DIR/clients/$c.sh") || rc=$?
+    elif [ -f "$CONF_DIR/clients/$c.py" ]; then
+        if [ -x "$CONF_PYTHON" ]; then
+            (cd "$CONF_WORK" && timeout 900 "$CONF_PYTHON" "$CONF_DIR/clients/$c.py") || rc=$?
+        else
+            printf 'FAIL %s: no python at %s (set BERTH_VENV)\n' "$c" "$CONF_PYTHON" >>"$CONF_RESULTS"
+        fi
+    else
+        printf 'FAIL %s: no such client script\n' "$c" >>"$CONF_RESULTS"
+    fi
+    log "--- $c done in $((SECONDS - started)) s"
+    after=$(grep -c "^FAIL $c:" "$CONF_RESULTS" || true)
+    if [ "$rc" != 0 ] && [ "$after" = "$before" ]; then
+        printf 'FAIL %s: script exited %s\n' "$c" "$rc" >>"$CONF_RESULTS"
+    fi
+done
+
+passed=$(grep -c '^PASS ' "$CONF_RESULTS" || true)
+failed=$(grep -c '^FAIL ' "$CONF_RESULTS" || true)
+skipped=$(grep -c '^SKIP ' "$CONF_RESULTS" || true)
+echo
+echo "conformance results ($TARGET at $CONF_REGISTRY):"
+sed 's/^/  /' "$CONF_RESULTS"
+if [ "$failed" != 0 ]; then
+    echo
+    echo "last lines of the registry log ($BERTH_LOG):"
+    tail -n 40 "$BERTH_LOG" | sed 's/^/  | /'
+fi
+echo
+if [ "$skipped" != 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" = 0 ]
