@@ -121,18 +121,18 @@ pub async fn patch(req: &Req<'_>, repo: &RepoName, id: &UploadId, body: Body) ->
     Ok(session_response(StatusCode::ACCEPTED, repo, &s))
 }
 
-/// The start of a `Content-Range`, if sent; a malformed one is a 416 like a misplaced one.
+/// The `Content-Range`, if sent; a malformed one is a 416 like a misplaced one.
 async fn content_range_start(
     req: &Req<'_>,
     caller: &Caller,
     repo: &RepoName,
     id: &UploadId,
-) -> Result<Option<u64>, OciError> {
+) -> Result<Option<(u64, u64)>, OciError> {
     let Some(h) = req.header("content-range") else {
         return Ok(None);
     };
     match parse_content_range(h) {
-        Some((a, _)) => Ok(Some(a)),
+        Some(r) => Ok(Some(r)),
         None => {
             let offset = req.app.registry.upload_status(caller, repo, id).await?.offset;
             Err(upload_error(RegistryError::RangeInvalid { offset }, repo, id))

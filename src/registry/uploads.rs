@@ -25,6 +25,15 @@ pub struct UploadState {
     pub offset: u64,
 }
 
+/// The exact length a `Content-Range` chunk must have; 416 unless it starts at `offset`.
+fn chunk_length(range: Option<(u64, u64)>, offset: u64) -> Result<Option<u64>> {
+    match range {
+        None => Ok(None),
+        Some((start, end)) if start == offset => Ok(Some(end - start + 1)),
+        Some(_) => Err(RegistryError::RangeInvalid { offset }),
+    }
+}
+
 /// Marks a session busy in this process for the guard's lifetime.
 struct Busy<'a> {
     registry: &'a Registry,
@@ -68,14 +77,15 @@ impl Registry {
         Ok(UploadState { id: id.clone(), offset })
     }
 
-    /// Appends a chunk. `start`, when the client sent a `Content-Range`, must equal the
-    /// session's offset.
+    /// Appends a chunk. `range` (inclusive), when the client sent a `Content-Range`, must
+    /// start at the session's offset and match the body's length exactly; otherwise the
+    /// chunk is refused with 416 and nothing of it is kept.
     pub async fn append_upload<S>(
         &self,
         caller: &Caller,
         repo: &RepoName,
         id: &UploadId,
-        start: Option<u64>,
+        range: Option<(u64, u64)>,
         body: S,
     ) -> Result<UploadState>
     where
@@ -85,15 +95,22 @@ impl Registry {
         let Some(_busy) = self.lock_upload(id) else {
             return Err(RegistryError::RangeInvalid { offset });
         };
-        if start.is_some_and(|s| s != offset) {
-            return Err(RegistryError::RangeInvalid { offset });
-        }
-        let (offset, _) = self.write_chunk(id, offset, hasher, body).await?;
+        let exact = chunk_length(range, offset)?;
+        let (offset, _) = self.write_chunk(id, offset, hasher, body, exact).await?;
         Ok(UploadState { id: id.clone(), offset })
     }
 
-    /// Streams `body` into the session at `offset`, checkpointing as it goes.
-    async fn write_chunk<S>(&self, id: &UploadId, offset: u64, mut hasher: Hasher, mut body: S) -> Result<(u64, Hasher)>
+    /// Streams `body` into the session at `offset`, checkpointing as it goes. With an
+    /// `exact` length (a `Content-Range` chunk) the chunk is all or nothing: no intermediate
+    /// checkpoints, and a body of another length, or one that breaks off, records nothing.
+    async fn write_chunk<S>(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        mut hasher: Hasher,
+        mut body: S,
+        exact: Option<u64>,
+    ) -> Result<(u64, Hasher)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
@@ -112,10 +129,15 @@ impl Registry {
             hasher.update(&chunk);
             writer.write(&chunk).await?;
             pos += chunk.len() as u64;
-            if pos - recorded >= CHECKPOINT_BYTES {
+            if exact.is_none() && pos - recorded >= CHECKPOINT_BYTES {
                 self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
                 recorded = pos;
             }
+        }
+        if let Some(len) = exact
+            && (failure.is_some() || pos - offset != len)
+        {
+            return Err(failure.map_or(RegistryError::RangeInvalid { offset }, RegistryError::BodyRead));
         }
         // Keep what arrived even if the body broke off: the client resumes from here.
         if pos != recorded {
@@ -153,7 +175,7 @@ impl Registry {
         repo: &RepoName,
         id: &UploadId,
         expected: &Digest,
-        start: Option<u64>,
+        range: Option<(u64, u64)>,
         body: S,
     ) -> Result<()>
     where
@@ -163,10 +185,8 @@ impl Registry {
         let Some(_busy) = self.lock_upload(id) else {
             return Err(RegistryError::RangeInvalid { offset });
         };
-        if start.is_some_and(|s| s != offset) {
-            return Err(RegistryError::RangeInvalid { offset });
-        }
-        let (size, hasher) = self.write_chunk(id, offset, hasher, body).await?;
+        let exact = chunk_length(range, offset)?;
+        let (size, hasher) = self.write_chunk(id, offset, hasher, body, exact).await?;
         let actual = if hasher.algorithm() == expected.algorithm() {
             hasher.finish()
         } else {
