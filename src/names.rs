@@ -51,15 +51,45 @@ fn is_component(s: &str) -> bool {
     true
 }
 
-/// A repository name per the OCI grammar, at most 255 characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RepoName(String);
+/// Declares a validated string newtype with `as_str` and `Display`.
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A repository name per the OCI grammar, at most 255 characters.
+    RepoName
+);
+string_newtype!(
+    /// A collection name: one repository-name component.
+    CollectionName
+);
+string_newtype!(
+    /// A tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+    Tag
+);
+string_newtype!(
+    /// An upload session id (a UUID in its hyphenated lower-case form).
+    UploadId
+);
 
 impl RepoName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The collection: the first path component.
     pub fn collection(&self) -> CollectionName {
         CollectionName(self.0.split('/').next().unwrap_or_default().to_owned())
@@ -76,22 +106,6 @@ impl FromStr for RepoName {
     }
 }
 
-impl fmt::Display for RepoName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A collection name: one repository-name component.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CollectionName(String);
-
-impl CollectionName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl FromStr for CollectionName {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
@@ -99,22 +113,6 @@ impl FromStr for CollectionName {
             return Err(NameError::Repo);
         }
         Ok(CollectionName(s.to_owned()))
-    }
-}
-
-impl fmt::Display for CollectionName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Tag(String);
-
-impl Tag {
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -128,12 +126,6 @@ impl FromStr for Tag {
             return Err(NameError::Tag);
         }
         Ok(Tag(s.to_owned()))
-    }
-}
-
-impl fmt::Display for Tag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -160,17 +152,9 @@ impl fmt::Display for Reference {
     }
 }
 
-/// An upload session id (a UUID in its hyphenated lower-case form).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct UploadId(String);
-
 impl UploadId {
     pub fn new_random() -> UploadId {
         UploadId(uuid::Uuid::new_v4().hyphenated().to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -183,12 +167,6 @@ impl FromStr for UploadId {
             return Err(NameError::Upload);
         }
         Ok(UploadId(canonical))
-    }
-}
-
-impl fmt::Display for UploadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -91,13 +91,30 @@ impl Registry {
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
+        let (offset, _, _busy) = self.receive(caller, repo, id, range, body).await?;
+        Ok(UploadState { id: id.clone(), offset })
+    }
+
+    /// Takes the session for this request and writes a chunk to it: returns the new offset,
+    /// the hash state, and the guard that keeps other requests off the session.
+    async fn receive<S>(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+        range: Option<(u64, u64)>,
+        body: S,
+    ) -> Result<(u64, Hasher, Busy<'_>)>
+    where
+        S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
+    {
         let (offset, hasher) = self.load_upload(caller, repo, id).await?;
-        let Some(_busy) = self.lock_upload(id) else {
+        let Some(busy) = self.lock_upload(id) else {
             return Err(RegistryError::RangeInvalid { offset });
         };
         let exact = chunk_length(range, offset)?;
-        let (offset, _) = self.write_chunk(id, offset, hasher, body, exact).await?;
-        Ok(UploadState { id: id.clone(), offset })
+        let (size, hasher) = self.write_chunk(id, offset, hasher, body, exact).await?;
+        Ok((size, hasher, busy))
     }
 
     /// Streams `body` into the session at `offset`, checkpointing as it goes. With an
@@ -181,12 +198,8 @@ impl Registry {
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let (offset, hasher) = self.load_upload(caller, repo, id).await?;
-        let Some(_busy) = self.lock_upload(id) else {
-            return Err(RegistryError::RangeInvalid { offset });
-        };
-        let exact = chunk_length(range, offset)?;
-        let (size, hasher) = self.write_chunk(id, offset, hasher, body, exact).await?;
+        // Hold the session until it is published, so nothing else writes to it meanwhile.
+        let (size, hasher, _busy) = self.receive(caller, repo, id, range, body).await?;
         let actual = if hasher.algorithm() == expected.algorithm() {
             hasher.finish()
         } else {
