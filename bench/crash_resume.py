@@ -15,9 +15,12 @@ Per scenario CHUNK:AFTER (MiB), on a fresh server and data dir:
 Prints the offsets seen and PASS/FAIL per scenario; exits non-zero on any failure.
 
 The default scenarios are 64:40 (a 64 MiB chunk killed 40 MiB in) and 192:160
-(killed 160 MiB into a 192 MiB chunk, past berth's 64 MiB in-request checkpoint,
-DESIGN.md section 6: the stored offset should then be above the last acknowledged end).
-AFTER may be 0: the kill then comes after the PATCH headers, before any body byte.
+(killed 160 MiB into a 192 MiB Content-Range chunk) and stream:160 (killed 160 MiB
+into a docker-style chunked PATCH without Content-Range). DESIGN.md section 6 has the
+server record its offset every 64 MiB within a long PATCH, so for those two the stored
+offset may be above the last acknowledged end (berth treats Content-Range chunks as
+all-or-nothing and checkpoints only streamed PATCHes). AFTER may be 0: the kill then
+comes after the PATCH headers, before any body byte.
 """
 
 import argparse
@@ -41,13 +44,25 @@ def mib(n):
 
 
 class Scenario:
+    """CHUNK:AFTER -> a Content-Range PATCH of CHUNK MiB killed AFTER MiB in;
+    stream:AFTER -> a chunked-transfer PATCH without Content-Range (docker style) killed
+    AFTER MiB in (it would have carried 32 MiB more)."""
+
     def __init__(self, spec):
         chunk, _, after = spec.partition(":")
-        self.kill_chunk = int(float(chunk) * MiB)
+        self.stream = chunk == "stream"
         self.kill_after = int(float(after) * MiB)
+        self.kill_chunk = self.kill_after + 32 * MiB if self.stream else int(float(chunk) * MiB)
         if not 0 <= self.kill_after < self.kill_chunk:
             raise SystemExit(f"bad scenario {spec!r}: need 0 <= AFTER < CHUNK")
         self.spec = spec
+
+    def describe(self):
+        if self.stream:
+            return (f"kill -9 {self.kill_after / MiB:g} MiB into a streamed PATCH "
+                    f"(Transfer-Encoding: chunked, no Content-Range)")
+        return (f"kill -9 {self.kill_after / MiB:g} MiB into a {self.kill_chunk / MiB:g} MiB "
+                f"Content-Range chunk")
 
 
 def patch_chunk(reg, loc, data, start, what):
@@ -97,9 +112,12 @@ def run_scenario(kind, sc, args, workdir, log):
 
         # 3. the chunk that gets killed
         kstart, kend = last_ack, last_ack + sc.kill_chunk
-        hdrs = {"Content-Type": "application/octet-stream",
-                "Content-Length": str(sc.kill_chunk),
-                "Content-Range": f"{kstart}-{kend - 1}"}
+        if sc.stream:
+            hdrs = {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"}
+        else:
+            hdrs = {"Content-Type": "application/octet-stream",
+                    "Content-Length": str(sc.kill_chunk),
+                    "Content-Range": f"{kstart}-{kend - 1}"}
         hdrs.update(reg.auth_headers())
         conn = http.client.HTTPConnection(srv.host, srv.port, timeout=120)
         conn.putrequest("PATCH", loc)
@@ -109,15 +127,21 @@ def run_scenario(kind, sc, args, workdir, log):
         sent = 0
         while sent < sc.kill_after:
             n = min(MiB, sc.kill_after - sent)
-            conn.sock.sendall(data[kstart + sent:kstart + sent + n])
+            piece = data[kstart + sent:kstart + sent + n]
+            if sc.stream:
+                conn.sock.sendall(b"%x\r\n" % n + piece + b"\r\n")
+            else:
+                conn.sock.sendall(piece)
             sent += n
         time.sleep(args.settle)
         pid = srv.pid
         cpu_before_kill = srv.cpu()
         srv.kill(signal.SIGKILL)
         res["sent_in_killed"] = sent
-        log(f"  killed pid {pid} (kill -9) with {mib(sent)} of the {mib(sc.kill_chunk)} "
-            f"chunk [{mib(kstart)}, {mib(kend)}) sent; server had used {cpu_before_kill:.1f}s CPU")
+        what = ("streamed PATCH" if sc.stream
+                else f"{mib(sc.kill_chunk)} chunk [{mib(kstart)}, {mib(kend)})")
+        log(f"  killed pid {pid} (kill -9) with {mib(sent)} of the {what} sent, "
+            f"starting at {mib(kstart)}; server had used {cpu_before_kill:.1f}s CPU")
         # what happened to the client side of the request
         try:
             r = conn.getresponse()
@@ -211,8 +235,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--servers", default="berth", help="comma-separated: berth, distribution")
     p.add_argument("--scenario", action="append", default=None, metavar="CHUNK:AFTER",
-                   help="size of the killed chunk and MiB sent before the kill "
-                        "(repeatable; default 64:40 and 192:160)")
+                   help="size of the killed chunk (or 'stream' for a chunked PATCH without "
+                        "Content-Range) and MiB sent before the kill "
+                        "(repeatable; default 64:40, 192:160, stream:160)")
     p.add_argument("--chunks", type=int, default=8, help="acknowledged chunks before the kill")
     p.add_argument("--chunk-mib", type=int, default=8, help="size of each acknowledged chunk")
     p.add_argument("--tail-mib", type=int, default=32,
@@ -224,7 +249,7 @@ def main():
     p.add_argument("--seed", type=int, default=20240601)
     add_server_args(p)
     args = p.parse_args()
-    scenarios = [Scenario(s) for s in (args.scenario or ["64:40", "192:160"])]
+    scenarios = [Scenario(s) for s in (args.scenario or ["64:40", "192:160", "stream:160"])]
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
     root = make_workdir(args, "berth-bench-crash-")
     print(f"workdir: {root}", flush=True)
@@ -236,7 +261,7 @@ def main():
     for kind in kinds:
         for i, sc in enumerate(scenarios):
             log(f"[{kind}] scenario {sc.spec}: {args.chunks} x {args.chunk_mib} MiB acknowledged, "
-                f"then kill -9 {sc.kill_after / MiB:g} MiB into a {sc.kill_chunk / MiB:g} MiB chunk")
+                f"then {sc.describe()}")
             r = run_scenario(kind, sc, args, os.path.join(root, f"{kind}-{i}"), log)
             log(f"[{kind}] scenario {sc.spec}: {'PASS' if r['ok'] else 'FAIL'}")
             if r["error"]:

@@ -106,4 +106,32 @@ check "user pulls back from the own collection" docker pull "$OWN"
 equal "user's pulled digest equals pushed" "$REG/$CONF_USER-docker/img@$OWN_DIGEST" \
     "$(docker inspect --format '{{index .RepoDigests 0}}' "$OWN")"
 run docker logout "$REG"
+
+# --- API tokens as docker passwords ---------------------------------------------
+# new_api_token JSON: create an API token for the ordinary user, print it.
+new_api_token() {
+    curl -sS -u "$CONF_USER:$CONF_USER_PASS" -H 'Content-Type: application/json' \
+        -d "$1" "http://$REG/api/v1/tokens" | tee -a "$CONF_LOG" | jq -er .token
+}
+api_tokens() {
+    local rw ro
+    rw=$(new_api_token '{"name":"conformance-docker"}') ||
+        { fail "create an API token (POST /api/v1/tokens)"; return; }
+    pass "create an API token (POST /api/v1/tokens)"
+    check "docker login with an API token" \
+        sh -c "printf '%s' '$rw' | /usr/bin/docker login -u '$CONF_USER' --password-stdin '$REG'"
+    run docker tag "$OWN" "$REG/$CONF_USER-docker/img:token"
+    check "push with an API token login" docker push "$REG/$CONF_USER-docker/img:token"
+
+    ro=$(new_api_token '{"name":"conformance-docker-ro","read_only":true}') ||
+        { fail "create a read-only API token"; return; }
+    check "docker login with a read-only API token" \
+        sh -c "printf '%s' '$ro' | /usr/bin/docker login -u '$CONF_USER' --password-stdin '$REG'"
+    run docker rmi "$REG/$CONF_USER-docker/img:token"
+    check "pull with a read-only API token" docker pull "$REG/$CONF_USER-docker/img:token"
+    run docker tag "$OWN" "$REG/$CONF_USER-docker/img:readonly"
+    check_denied "push with a read-only API token is refused" docker push "$REG/$CONF_USER-docker/img:readonly"
+    run docker logout "$REG"
+}
+auth_only "API tokens" api_tokens
 exit 0

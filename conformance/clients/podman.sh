@@ -88,5 +88,21 @@ run podman rmi -a -f
 check "user pulls back from the own collection" podman pull "${R[@]}" "$OWN"
 equal "user's pulled digest equals pushed" "$(cat "$W/own")" "$(podman inspect --format '{{.Digest}}' "$OWN")"
 equal "user's pulled image ID equals the original" "$IMAGE_ID" "sha256:$(podman inspect --format '{{.Id}}' "$OWN")"
+
+# `podman search` reads /v2/_catalog, which lists only what the caller may pull.
+# search_names AUTHFILE: the repository names matching "podman", sorted.
+search_names() {
+    podman search --tls-verify=false --authfile "$1" --format '{{.Name}}' "$REG/podman" 2>>"$CONF_LOG" |
+        sed "s|^$REG/||" | sort | tr '\n' ' '
+}
+catalog_checks() {
+    equal "catalog as the user shows only the own repository" "$CONF_USER-podman/img " "$(search_names "$AUTH")"
+    run podman logout --authfile "$AUTH" "$REG"
+    login "$CONF_ADMIN_USER" "$CONF_ADMIN_PASS" >>"$CONF_LOG" 2>&1
+    equal "catalog as admin shows every repository" \
+        "$CONF_USER-podman/img conf/podman-img " "$(search_names "$AUTH")"
+    equal "catalog as nobody shows no private repository" "x" "$(search_names "$W/empty-auth.json")x"
+}
+auth_only "catalog checks" catalog_checks
 run podman logout --authfile "$AUTH" "$REG"
 exit 0

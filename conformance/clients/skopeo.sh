@@ -68,6 +68,33 @@ check "copy to a second tag" skopeo copy --src-tls-verify=false --dest-tls-verif
 equal "list-tags shows both tags" '["v1","v2"]' \
     "$(skopeo list-tags "${NOTLS[@]}" --creds "$ADMIN" "docker://$REG/$REPO" 2>>"$CONF_LOG" | jq -c '.Tags | sort')"
 
+# An image index over two platforms, copied with --all: the registry must take
+# the index after its manifests and serve all of it back byte for byte.
+require "write a two-platform OCI index" sh -c \
+    "python3 '$CONF_DIR/mkimage.py' '$W/multi' --tag v1 --seed skopeo-multi --platforms amd64,arm64 >'$W/multi.json'"
+WANT_INDEX=$(json "$W/multi.json" .manifest)
+check "push the index with --all" skopeo copy --all --dest-tls-verify=false --dest-creds "$ADMIN" \
+    --digestfile "$W/multi-pushed" "oci:$W/multi:v1" "docker://$REG/conf/skopeo-multi:v1"
+equal "pushed digest is the index's digest" "$WANT_INDEX" "$(cat "$W/multi-pushed" 2>/dev/null)"
+skopeo inspect "${NOTLS[@]}" --creds "$ADMIN" --raw "docker://$REG/conf/skopeo-multi:v1" >"$W/multi-raw.json" 2>>"$CONF_LOG"
+check "inspect --raw returns the index bytes" cmp "$W/multi-raw.json" "$W/multi/blobs/sha256/${WANT_INDEX#sha256:}"
+check "registry serves the arm64 image of the index" verify_remote conf/skopeo-multi \
+    "$(json "$W/multi.json" '.manifests[1].manifest')" --layers "$(json "$W/multi.json" '.manifests[1].layers | join(",")')"
+check "pull the index with --all into a fresh layout" skopeo copy --all --src-tls-verify=false --src-creds "$ADMIN" \
+    "docker://$REG/conf/skopeo-multi:v1" "oci:$W/multi-pulled:v1"
+equal "pulled index blobs equal pushed blobs" \
+    "$(cd "$W/multi/blobs/sha256" && sha256sum -- * | sort)" \
+    "$(cd "$W/multi-pulled/blobs/sha256" && sha256sum -- * | sort)"
+
+# One 70 MiB layer: more than one 64 MiB checkpoint of a streamed PATCH.
+require "write a 70 MiB single-layer image" sh -c \
+    "python3 '$CONF_DIR/mkimage.py' '$W/big' --tag v1 --seed skopeo-big --layers 1 --first-mib 70 >'$W/big.json'"
+check "push the 70 MiB layer" skopeo copy --dest-tls-verify=false --dest-creds "$ADMIN" \
+    "oci:$W/big:v1" "docker://$REG/conf/skopeo-big:v1"
+check "registry serves the 70 MiB layer intact" verify_remote conf/skopeo-big v1 --min-layers 1 \
+    --digest "$(json "$W/big.json" .manifest)" --layers "$(json "$W/big.json" '.layers | join(",")')"
+rm -rf "$W/big"
+
 # --- as nobody, then as an ordinary user --------------------------------------
 refusals_for_others() {
     check_denied "anonymous inspect of a private image is refused" skopeo inspect "${ANON[@]}" "docker://$REG/$REPO:v1"

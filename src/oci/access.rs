@@ -53,7 +53,7 @@ impl App {
                 None => return Err(self.insufficient(&scopes)),
                 Some(g) if g.contains(need.actions) => {}
                 Some(_) if claims.sub.is_empty() => return Err(self.insufficient(&scopes)),
-                Some(_) => return Err(OciError::denied()),
+                Some(_) => return Err(OciError::denied(format!("{} access to {} denied", need.actions, need.repo))),
             }
         }
         Ok(Caller { sub: claims.sub, iat: claims.iat })

@@ -62,8 +62,10 @@ impl OciError {
         OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required")
             .with_header(header::WWW_AUTHENTICATE, challenge)
     }
-    pub fn denied() -> OciError {
-        OciError::new(StatusCode::FORBIDDEN, "DENIED", "requested access to the resource is denied")
+    /// 403 `DENIED`. The message must not be the code's stock text: docker 20.10 then
+    /// reads the error as a bare code, fails to see it as final, and retries for ~50 s.
+    pub fn denied(message: impl Into<String>) -> OciError {
+        OciError::new(StatusCode::FORBIDDEN, "DENIED", message)
     }
     pub fn too_many_requests(retry_after: u64) -> OciError {
         OciError::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", "too many requests")
@@ -78,7 +80,7 @@ impl From<RegistryError> for OciError {
     fn from(e: RegistryError) -> OciError {
         use RegistryError as E;
         match e {
-            E::Denied => OciError::denied(),
+            E::Denied => OciError::denied("access denied: the token predates this collection"),
             E::NameUnknown => {
                 OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
             }
