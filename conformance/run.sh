@@ -89,6 +89,8 @@ start_berth() {
     CONF_ADMIN_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
     CONF_USER=alice
     CONF_USER_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
+    CONF_USER2=bob
+    CONF_USER2_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
     CONF_AUTH=1
     CONF_PRIVATE=1
     export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
@@ -104,6 +106,8 @@ start_berth() {
     # Users are created once the server has made the superuser (first start).
     printf '%s' "$CONF_USER_PASS" | "$bin" user create "$CONF_USER" --role user --password-stdin \
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
+    printf '%s' "$CONF_USER2_PASS" | "$bin" user create "$CONF_USER2" --role user --password-stdin \
+        >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
 }
 
 berth_ready() {
@@ -114,6 +118,7 @@ start_reference() {
     local port; port=$(free_port)
     CONF_REGISTRY=127.0.0.1:$port
     CONF_ADMIN_USER=admin CONF_ADMIN_PASS=unused CONF_USER=alice CONF_USER_PASS=unused
+    CONF_USER2=bob CONF_USER2_PASS=unused
     CONF_AUTH=0
     CONF_PRIVATE=0
     cat >"$TMP/registry.yml" <<EOF
@@ -180,7 +185,8 @@ case $TARGET in
     reference) start_reference ;;
     *) log "unknown CONF_TARGET=$TARGET"; exit 2 ;;
 esac
-export CONF_REGISTRY CONF_AUTH CONF_PRIVATE CONF_ADMIN_USER CONF_ADMIN_PASS CONF_USER CONF_USER_PASS
+export CONF_REGISTRY CONF_AUTH CONF_PRIVATE CONF_ADMIN_USER CONF_ADMIN_PASS CONF_USER CONF_USER_PASS \
+    CONF_USER2 CONF_USER2_PASS
 export CONF_PYTHON=$VENV/bin/python
 
 has_client docker && start_dockerd

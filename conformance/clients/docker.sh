@@ -134,4 +134,35 @@ api_tokens() {
     run docker logout "$REG"
 }
 auth_only "API tokens" api_tokens
+
+# --- a contributor with an API token (DESIGN §3: push yes, delete no) ----------
+# status METHOD URL USER:SECRET [SCOPE]: the HTTP status of a registry call made
+# with a token fetched for SCOPE with those credentials.
+registry_status() {
+    local method=$1 url=$2 creds=$3 scope=$4 token
+    token=$(curl -sS -u "$creds" "http://$REG/token?service=berth&scope=$scope" | jq -r .token)
+    curl -s -o /dev/null -w '%{http_code}' -X "$method" -H "Authorization: Bearer $token" "http://$REG$url"
+}
+contributor() {
+    local coll=$CONF_USER-docker tok
+    equal "owner adds a contributor (PUT …/members/users/$CONF_USER2)" 200 "$(curl -s -o /dev/null -w '%{http_code}' \
+        -X PUT -u "$CONF_USER:$CONF_USER_PASS" -d '{"role":"contributor"}' \
+        "http://$REG/api/v1/collections/$coll/members/users/$CONF_USER2")"
+    tok=$(curl -sS -u "$CONF_USER2:$CONF_USER2_PASS" -d '{"name":"docker"}' "http://$REG/api/v1/tokens" | jq -er .token) ||
+        { fail "contributor creates an API token"; return; }
+    check "contributor's docker login with an API token" \
+        sh -c "printf '%s' '$tok' | /usr/bin/docker login -u '$CONF_USER2' --password-stdin '$REG'"
+    run docker tag "$OWN" "$REG/$coll/img:contrib"
+    check "contributor pushes into the owner's collection" docker push "$REG/$coll/img:contrib"
+    equal "contributor's registry DELETE of the tag is refused" 403 \
+        "$(registry_status DELETE "/v2/$coll/img/manifests/contrib" "$CONF_USER2:$tok" "repository:$coll/img:delete")"
+    equal "contributor's repository DELETE through the API is refused" 403 "$(curl -s -o /dev/null -w '%{http_code}' \
+        -X DELETE -H "Authorization: Bearer $tok" "http://$REG/api/v1/repositories/$coll/img")"
+    equal "owner's registry DELETE of the tag is accepted" 202 \
+        "$(registry_status DELETE "/v2/$coll/img/manifests/contrib" "$CONF_USER:$CONF_USER_PASS" "repository:$coll/img:delete")"
+    run docker rmi "$REG/$coll/img:contrib"
+    check_fails "the deleted tag no longer pulls" docker pull "$REG/$coll/img:contrib"
+    run docker logout "$REG"
+}
+auth_only "contributor" contributor
 exit 0
