@@ -164,6 +164,8 @@ def run_scenario(kind, sc, args, workdir, log):
             log(f"  note: the pre-restart token was refused after restart (401); fetching a new one")
             reg.login(scope)
             status, rh, body = reg.request("GET", loc)
+        elif old_token:
+            log(f"  the token fetched before the crash is still accepted after the restart")
         if status != 204:
             res["status_range"] = f"HTTP {status}"
             raise HTTPFailure("upload status after restart", "GET", loc, reg.auth_headers(),

@@ -76,12 +76,17 @@ impl App {
     }
 }
 
-async fn get_token(State(app): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, OciError> {
+async fn get_token(
+    State(app): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    ext: Extensions,
+) -> Result<Response, OciError> {
     let pairs: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let who = match basic(&headers) {
-        Some((u, p)) => Some(credentials::authenticate(&app.registry.db, &u, &p).await.map_err(fail)?),
+        Some((u, p)) => Some(throttle::login(&app.registry.db, &u, &p, client_ip(&ext)).await.map_err(login_fail)?),
         None => None,
     };
     app.check_anonymous(&who)?;

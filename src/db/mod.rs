@@ -44,9 +44,28 @@ impl Db {
             anyhow::bail!("PostgreSQL is not supported yet; use sqlite://");
         }
         let opts = AnyConnectOptions::from_str(&url)?;
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // The Any driver does not apply sqlx's SQLite defaults, so set them:
+                        // WAL lets readers run beside the writer; FULL keeps every commit
+                        // durable (a 201 must survive a power cut); cascades need foreign keys.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await?;
         Ok(Db { pool })
