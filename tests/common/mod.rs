@@ -597,3 +597,99 @@ pub fn granted(token: &str, name: &str) -> Option<Vec<String>> {
         })
     })
 }
+
+// ----- settings, management API and CLI helpers (tests/matrix.rs, api.rs, hiding.rs) ------
+
+/// A server with the given `auth.user_collections` and `auth.private_registry` (DESIGN §3
+/// settings); everything else as in [`TestServer::start`].
+pub async fn start_with_settings(user_collections: bool, private_registry: bool) -> TestServer {
+    TestServer::start_with(move |c| {
+        c.auth.user_collections = user_collections;
+        c.auth.private_registry = private_registry;
+    })
+    .await
+}
+
+/// Credentials for a `/api/v1` request.
+#[derive(Clone, Copy, Debug)]
+pub enum Cred<'a> {
+    Nobody,
+    Basic(&'a str, &'a str),
+    Bearer(&'a str),
+}
+
+/// The superuser `admin` with its password.
+pub const ADMIN: Cred<'static> = Cred::Basic(ADMIN_USER, ADMIN_PASSWORD);
+
+/// A `/api/v1` request (`path` starts with `/`) with `cred` and, if given, a JSON body.
+pub async fn api_call(s: &TestServer, method: Method, path: &str, cred: Cred<'_>, body: Option<&Value>) -> Response {
+    let mut rb = s.client().request(method.clone(), s.url(path));
+    rb = match cred {
+        Cred::Nobody => rb,
+        Cred::Basic(u, p) => rb.basic_auth(u, Some(p)),
+        Cred::Bearer(t) => rb.header(AUTHORIZATION, format!("Bearer {t}")),
+    };
+    if let Some(b) = body {
+        rb = rb.json(b);
+    }
+    rb.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// `api_call` that must answer `status`; returns the JSON body (`Null` when empty).
+pub async fn api_expect(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    cred: Cred<'_>,
+    body: Option<&Value>,
+    status: u16,
+) -> Value {
+    let resp = api_call(s, method.clone(), path, cred, body).await;
+    let got = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{method} {path} as {cred:?} with {body:?}: expected {status}, got {got}: {text}");
+    if text.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {text}"))
+}
+
+/// Asserts a management API error: `status` with a JSON `{"error","message"}` body.
+pub async fn api_error(s: &TestServer, method: Method, path: &str, cred: Cred<'_>, body: Option<&Value>, status: u16) {
+    let json = api_expect(s, method.clone(), path, cred, body, status).await;
+    assert!(
+        json["error"].is_string() && json["message"].is_string(),
+        "{method} {path}: error body must be {{\"error\",\"message\"}}: {json}"
+    );
+}
+
+/// Creates a user through `POST /api/v1/users` as the superuser (asserts 201).
+pub async fn api_user(s: &TestServer, name: &str, password: &str, role: &str) {
+    let body = json!({"username": name, "password": password, "role": role});
+    api_expect(s, Method::POST, "/api/v1/users", ADMIN, Some(&body), 201).await;
+}
+
+/// Runs `berth ARGS…` against this server's data dir; returns the process output.
+pub async fn berth_cli(s: &TestServer, args: &[&str]) -> std::process::Output {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env("BERTH_DATA_DIR", s.data_dir())
+        .current_dir(s.data_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn berth");
+    tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("berth CLI timed out")
+        .expect("berth CLI")
+}
+
+/// The granted actions of `name` in `token`, sorted (empty when there is no entry).
+pub fn granted_sorted(token: &str, name: &str) -> Vec<String> {
+    let mut a = granted(token, name).unwrap_or_default();
+    a.sort();
+    a
+}
