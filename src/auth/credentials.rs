@@ -4,7 +4,10 @@ use super::{
     password,
     rules::{Principal, Role},
 };
-use crate::db::{self, Db, users::UserRow};
+use crate::db::{
+    self, Db,
+    users::{ApiTokenRow, UserRow},
+};
 
 /// Prefix of API tokens, so they are told apart from passwords without a lookup.
 pub const API_TOKEN_PREFIX: &str = "berth_pat_";
@@ -51,13 +54,8 @@ fn active_with_role(user: UserRow) -> Result<(UserRow, Role), CredentialError> {
 /// Checks `username` with a password or an API token.
 pub async fn authenticate(db: &Db, username: &str, secret: &str) -> Result<Authenticated, CredentialError> {
     if secret.starts_with(API_TOKEN_PREFIX) {
-        let token = db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?;
-        let token = token.ok_or(CredentialError::Invalid)?;
-        let user = db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?;
-        if user.username != username {
-            return Err(CredentialError::Invalid);
-        }
-        return from_api_token(db, user, &token.id).await;
+        let who = authenticate_api_token(db, secret).await?;
+        return if who.user.username == username { Ok(who) } else { Err(CredentialError::Invalid) };
     }
     let Some(user) = db::users::by_name(db, username).await? else {
         password::burn_time(secret.to_owned()).await;
@@ -70,23 +68,24 @@ pub async fn authenticate(db: &Db, username: &str, secret: &str) -> Result<Authe
     Ok(Authenticated { user, role, read_only: false, api_token_id: None })
 }
 
-/// Checks a bare API token (Bearer on the management API).
+/// Checks a bare API token (Bearer on the management API, or a password).
 pub async fn authenticate_api_token(db: &Db, secret: &str) -> Result<Authenticated, CredentialError> {
     if !secret.starts_with(API_TOKEN_PREFIX) {
         return Err(CredentialError::Invalid);
     }
     let token =
         db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?.ok_or(CredentialError::Invalid)?;
-    let user = db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?;
-    from_api_token(db, user, &token.id).await
+    from_api_token(db, token).await
 }
 
-async fn from_api_token(db: &Db, user: UserRow, token_id: &str) -> Result<Authenticated, CredentialError> {
-    let token = db::users::api_token_by_id(db, token_id).await?.ok_or(CredentialError::Invalid)?;
+/// The token's user, if the token is live and the user active.
+async fn from_api_token(db: &Db, token: ApiTokenRow) -> Result<Authenticated, CredentialError> {
     if token.revoked || token.expires_at.is_some_and(|e| e <= db::now()) {
         return Err(CredentialError::Invalid);
     }
+    let user = db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?;
     let (user, role) = active_with_role(user)?;
+    db::users::touch_api_token(db, &token.id).await?;
     Ok(Authenticated { user, role, read_only: token.read_only, api_token_id: Some(token.id) })
 }
 
@@ -99,7 +98,9 @@ pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated,
         return Err(CredentialError::Invalid);
     }
     match api_token_id {
-        Some(id) => from_api_token(db, user, &id).await,
+        Some(id) => {
+            from_api_token(db, db::users::api_token_by_id(db, &id).await?.ok_or(CredentialError::Invalid)?).await
+        }
         None => {
             let (user, role) = active_with_role(user)?;
             Ok(Authenticated { user, role, read_only: false, api_token_id: None })

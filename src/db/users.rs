@@ -71,30 +71,32 @@ pub struct ApiTokenRow {
     pub revoked: bool,
 }
 
+const API_TOKEN_COLS: &str = "id, user_id, read_only, expires_at, revoked";
+
+fn api_token_from_row(r: &sqlx::any::AnyRow) -> Result<ApiTokenRow, DbError> {
+    Ok(ApiTokenRow {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        read_only: r.try_get::<i64, _>(2)? != 0,
+        expires_at: r.try_get(3)?,
+        revoked: r.try_get::<i64, _>(4)? != 0,
+    })
+}
+
 pub async fn api_token_by_hash(db: &Db, token_hash: &str) -> Result<Option<ApiTokenRow>, DbError> {
-    let row = sqlx::query("SELECT id, user_id, read_only, expires_at, revoked FROM api_tokens WHERE token_hash = $1")
+    let row = sqlx::query(&format!("SELECT {API_TOKEN_COLS} FROM api_tokens WHERE token_hash = $1"))
         .bind(token_hash)
         .fetch_optional(&db.pool)
         .await?;
-    row.map(|r| {
-        Ok(ApiTokenRow {
-            id: r.try_get(0)?,
-            user_id: r.try_get(1)?,
-            read_only: r.try_get::<i64, _>(2)? != 0,
-            expires_at: r.try_get(3)?,
-            revoked: r.try_get::<i64, _>(4)? != 0,
-        })
-    })
-    .transpose()
+    row.as_ref().map(api_token_from_row).transpose()
 }
 
 pub async fn api_token_by_id(db: &Db, id: &str) -> Result<Option<ApiTokenRow>, DbError> {
-    let hash: Option<String> =
-        sqlx::query_scalar("SELECT token_hash FROM api_tokens WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
-    match hash {
-        Some(h) => api_token_by_hash(db, &h).await,
-        None => Ok(None),
-    }
+    let row = sqlx::query(&format!("SELECT {API_TOKEN_COLS} FROM api_tokens WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(api_token_from_row).transpose()
 }
 
 pub async fn insert_refresh_token(
