@@ -1,5 +1,6 @@
-//! Metadata in SQL through sqlx's `Any` driver: SQLite by default, PostgreSQL later from
-//! the same queries (portable SQL, `$n` placeholders, integers for booleans and times).
+//! Metadata in SQL through sqlx's `Any` driver: SQLite by default, PostgreSQL for several
+//! replicas, from the same queries (portable SQL, `$n` placeholders, integers for booleans
+//! and times). Each dialect has its own migrations (`migrations/sqlite`, `migrations/postgres`).
 //! Each submodule owns the SQL for its tables; lookups return `Option` and the domain
 //! decides which spec error an absence is.
 
@@ -27,9 +28,11 @@ pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
+    postgres: bool,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
     /// Connects (creating a SQLite file if needed); does not migrate.
@@ -40,9 +43,6 @@ impl Db {
         } else {
             url.to_owned()
         };
-        if url.starts_with("postgres") {
-            anyhow::bail!("PostgreSQL is not supported yet; use sqlite://");
-        }
         let opts = AnyConnectOptions::from_str(&url)?;
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
@@ -68,11 +68,14 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        Ok(Db { pool })
+        Ok(Db { pool, postgres: !sqlite })
     }
 
+    /// Applies the migrations of the database's dialect. Several replicas starting at once
+    /// are safe: sqlx takes a lock (an advisory lock on PostgreSQL) around the run.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        SQLITE_MIGRATIONS.run(&self.pool).await?;
+        let migrator = if self.postgres { &POSTGRES_MIGRATIONS } else { &SQLITE_MIGRATIONS };
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 
