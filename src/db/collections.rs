@@ -158,6 +158,7 @@ impl Member {
 pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Result<bool, DbError> {
     let (col, id) = member.column();
     let mut tx = db.begin().await?;
+    lock_collection(&mut tx, coll).await?;
     sqlx::query(&format!("DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"))
         .bind(coll)
         .bind(id)
@@ -181,6 +182,7 @@ pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Resul
 pub async fn remove_member(db: &Db, coll: i64, member: Member) -> Result<Option<bool>, DbError> {
     let (col, id) = member.column();
     let mut tx = db.begin().await?;
+    lock_collection(&mut tx, coll).await?;
     let r = sqlx::query(&format!("DELETE FROM collection_members WHERE collection_id = $1 AND {col} = $2"))
         .bind(coll)
         .bind(id)
@@ -195,6 +197,13 @@ pub async fn remove_member(db: &Db, coll: i64, member: Member) -> Result<Option<
     }
     tx.commit().await?;
     Ok(Some(true))
+}
+
+/// Serialises membership changes of one collection: a no-op write takes the row lock on
+/// PostgreSQL (and the write lock on SQLite), so the owner count cannot race.
+async fn lock_collection(tx: &mut super::Tx<'_>, coll: i64) -> Result<(), DbError> {
+    sqlx::query("UPDATE collections SET id = id WHERE id = $1").bind(coll).execute(&mut **tx).await?;
+    Ok(())
 }
 
 async fn owner_count(tx: &mut super::Tx<'_>, coll: i64) -> Result<i64, DbError> {
