@@ -58,6 +58,8 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Run one garbage-collection pass (safe while servers run) and print what it removed.
+    Gc,
 }
 
 #[derive(Subcommand)]
@@ -312,9 +314,12 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
                 m.delete_token(u.id, &id).await?;
             }
         },
-        Command::Serve | Command::Migrate | Command::Config { .. } => {
-            anyhow::bail!("not a management command")
+        Command::Gc => {
+            let store = crate::storage::FsStore::open(&config.data_dir).await?;
+            let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
+            print(&registry.collect_garbage(&config.gc, crate::db::now()).await?)?;
         }
+        Command::Serve | Command::Migrate | Command::Config { .. } => anyhow::bail!("not a management command"),
     }
     Ok(())
 }

@@ -26,6 +26,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub gc: GcConfig,
 }
 
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -91,6 +92,27 @@ impl Default for LimitsConfig {
     }
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GcConfig {
+    /// Seconds between garbage-collection passes in `serve`; 0 turns the task off
+    /// (`berth gc` still runs one pass). Default 3600.
+    pub interval_secs: u64,
+    /// An unreferenced blob is removed once its row is at least this old. Default 3600.
+    pub blob_grace_secs: u64,
+    /// An upload session untouched this long expires. Default 86400.
+    pub upload_ttl_secs: u64,
+    /// An auto-created collection still without repositories after this long is removed.
+    /// Default 86400 (DESIGN §3).
+    pub empty_collection_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig { interval_secs: 3600, blob_grace_secs: 3600, upload_ttl_secs: 86_400, empty_collection_secs: 86_400 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -102,6 +124,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }

@@ -49,6 +49,7 @@ pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
     let app = Arc::new(App { registry, keys, config, realm });
+    spawn_gc(&app);
     Ok(Router::new()
         .merge(oci::routes())
         .merge(auth::routes())
@@ -60,6 +61,34 @@ pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result
         ))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http()))
+}
+
+/// Runs garbage collection every `gc.interval_secs` while the server runs (the task holds
+/// only a weak reference, so it ends with the server).
+fn spawn_gc(app: &AppState) {
+    let interval = app.config.gc.interval_secs;
+    if interval == 0 {
+        return;
+    }
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        tick.tick().await; // the first tick is immediate; start one interval in
+        loop {
+            tick.tick().await;
+            let Some(app) = weak.upgrade() else { return };
+            match app.registry.collect_garbage(&app.config.gc, crate::db::now()).await {
+                Ok(r) => tracing::info!(
+                    blobs = r.blobs_removed,
+                    bytes = r.bytes_freed,
+                    uploads = r.uploads_expired,
+                    collections = r.collections_removed.len(),
+                    "garbage collection"
+                ),
+                Err(e) => tracing::error!(error = %e, "garbage collection failed"),
+            }
+        }
+    });
 }
 
 /// Serves until `shutdown` completes.

@@ -29,6 +29,10 @@ impl Registry {
     async fn find_blob(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<(u64, Option<Vec<u8>>)> {
         let id = self.repo_id(caller, repo).await?;
         if let Some(size) = blobs::size_in_repo(&self.db, id, digest.as_str()).await? {
+            // The row is written just before the file is moved into place.
+            if !self.store.blob_exists(digest).await? {
+                return Err(RegistryError::BlobUnknown);
+            }
             return Ok((size as u64, None));
         }
         match manifests::get(&self.db, id, digest.as_str()).await? {

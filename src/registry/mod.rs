@@ -3,10 +3,12 @@
 //! callers pass validated identifiers and get [`RegistryError`]s back.
 
 mod blobs;
+mod gc;
 mod manifests;
 mod uploads;
 
 pub use blobs::BlobData;
+pub use gc::GcReport;
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;
 

@@ -216,8 +216,12 @@ impl Registry {
                 return Err(e);
             }
         };
-        self.store.upload_publish(id, expected).await?;
+        // Row and link first, then the file: a concurrent garbage collection then either
+        // sees the link and keeps the blob, or has already trashed the old copy, in which
+        // case this upload's bytes are moved into place (see `registry::gc`). Until the
+        // file is there, reads answer BLOB_UNKNOWN, so nothing is visible early.
         blobs::insert_and_link(&self.db, expected.as_str(), size as i64, repo_id).await?;
+        self.store.upload_publish(id, expected).await?;
         uploads::delete(&self.db, id.as_str()).await?;
         Ok(())
     }

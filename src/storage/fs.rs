@@ -26,6 +26,7 @@ impl FsStore {
     pub async fn open(root: &Path) -> io::Result<FsStore> {
         fs::create_dir_all(root.join("blobs")).await?;
         fs::create_dir_all(root.join("uploads")).await?;
+        fs::create_dir_all(root.join("trash")).await?;
         Ok(FsStore { root: root.to_owned() })
     }
 
@@ -83,6 +84,55 @@ impl FsStore {
         // fsync the directory so the rename itself survives a crash.
         File::open(&parent).await?.sync_all().await?;
         self.upload_delete(id).await
+    }
+
+    /// Moves a blob aside (to be deleted or restored); false if it was not there.
+    pub async fn trash_blob(&self, digest: &Digest, nonce: &str) -> io::Result<bool> {
+        match fs::rename(self.path(Key::Blob(digest)), self.path(Key::Trash(digest, nonce))).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts a trashed blob back, unless an upload has meanwhile published it again.
+    pub async fn restore_blob(&self, digest: &Digest, nonce: &str) -> io::Result<()> {
+        let target = self.path(Key::Blob(digest));
+        if fs::try_exists(&target).await? {
+            return self.delete_trash(digest, nonce).await;
+        }
+        fs::rename(self.path(Key::Trash(digest, nonce)), target).await
+    }
+
+    pub async fn delete_trash(&self, digest: &Digest, nonce: &str) -> io::Result<()> {
+        match fs::remove_file(self.path(Key::Trash(digest, nonce))).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Upload directories last modified more than `age` ago, by id.
+    pub async fn stale_upload_dirs(&self, age: std::time::Duration) -> io::Result<Vec<UploadId>> {
+        let mut out = Vec::new();
+        let mut dir = fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            // The data file changes with every chunk; the directory only when created.
+            // Sessions come and go while this runs: one that vanished is simply skipped.
+            let meta = match fs::metadata(entry.path().join("data")).await {
+                Ok(m) => m,
+                Err(_) => match entry.metadata().await {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                },
+            };
+            let modified = meta.modified()?;
+            let old = modified.elapsed().is_ok_and(|e| e >= age);
+            if let (true, Ok(id)) = (old, entry.file_name().to_string_lossy().parse::<UploadId>()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     pub async fn upload_delete(&self, id: &UploadId) -> io::Result<()> {

@@ -3,7 +3,8 @@
 //! ```text
 //! <root>/
 //! ├── blobs/<alg>/<first 2 hex>/<hex>   verified, immutable content
-//! └── uploads/<uuid>/data               bytes of an upload session in progress
+//! ├── uploads/<uuid>/data               bytes of an upload session in progress
+//! └── trash/<alg>-<hex>-<nonce>         a blob garbage collection is about to delete
 //! ```
 //!
 //! Storage only maps keys to bytes; which blob is visible where, and upload offsets and
@@ -20,6 +21,8 @@ pub enum Key<'a> {
     Blob(&'a Digest),
     UploadDir(&'a UploadId),
     UploadData(&'a UploadId),
+    /// A blob set aside by garbage collection; the nonce keeps two collectors apart.
+    Trash(&'a Digest, &'a str),
 }
 
 impl Key<'_> {
@@ -32,6 +35,7 @@ impl Key<'_> {
             }
             Key::UploadDir(id) => format!("uploads/{id}"),
             Key::UploadData(id) => format!("uploads/{id}/data"),
+            Key::Trash(d, nonce) => format!("trash/{}-{}-{nonce}", d.algorithm().as_str(), d.hex()),
         }
     }
 }
