@@ -48,15 +48,20 @@ impl App {
     pub fn authorize(&self, headers: &HeaderMap, needs: &[Need<'_>]) -> Result<Caller, OciError> {
         let scopes: Vec<String> = needs.iter().map(|n| format!("repository:{}:{}", n.repo, n.actions)).collect();
         let claims = self.claims(headers, &scopes)?;
+        self.check(&claims, needs, &scopes)
+    }
+
+    /// Checks verified claims against the needs; `scopes` go into a challenge.
+    pub fn check(&self, claims: &Claims, needs: &[Need<'_>], scopes: &[String]) -> Result<Caller, OciError> {
         for need in needs {
-            match granted(&claims, "repository", need.repo.as_str()) {
-                None => return Err(self.insufficient(&scopes)),
+            match granted(claims, "repository", need.repo.as_str()) {
+                None => return Err(self.insufficient(scopes)),
                 Some(g) if g.contains(need.actions) => {}
-                Some(_) if claims.sub.is_empty() => return Err(self.insufficient(&scopes)),
+                Some(_) if claims.sub.is_empty() => return Err(self.insufficient(scopes)),
                 Some(_) => return Err(OciError::denied(format!("{} access to {} denied", need.actions, need.repo))),
             }
         }
-        Ok(Caller { sub: claims.sub, iat: claims.iat })
+        Ok(Caller { sub: claims.sub.clone(), iat: claims.iat })
     }
 
     pub fn insufficient(&self, scopes: &[String]) -> OciError {

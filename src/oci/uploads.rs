@@ -61,37 +61,39 @@ fn digest_param(req: &Req<'_>) -> Result<Option<Digest>, OciError> {
 pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Response, OciError> {
     let push = Need { repo, actions: actions_for(&req.method) };
     let registry = &req.app.registry;
-    if let Some(mount) = req.query.get("mount") {
-        let digest: Digest = mount.parse().map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
-        let from: Option<RepoName> = req.query.get("from").and_then(|f| f.parse().ok());
-        if let Some(from) = from {
-            // Without a valid token, challenge for both repositories at once.
+    let mount: Option<Digest> = req
+        .query
+        .get("mount")
+        .map(|m| m.parse().map_err(|_| OciError::digest_invalid("invalid mount digest")))
+        .transpose()?;
+    let from: Option<RepoName> = mount.as_ref().and(req.query.get("from")).and_then(|f| f.parse().ok());
+    let (caller, may_pull_from) = match &from {
+        // A mount from a named repository also needs pull there (DESIGN §5): the
+        // challenge names both, and a token without an entry for `from` is 401.
+        Some(from) => {
             let scopes = [format!("repository:{repo}:pull,push"), format!("repository:{from}:pull")];
             let claims = req.app.claims(&req.headers, &scopes)?;
-            let caller = req.app.authorize(&req.headers, &[push])?;
+            let caller = req.app.check(&claims, &[push], &scopes)?;
             match super::access::granted(&claims, "repository", from.as_str()) {
                 None => return Err(req.app.insufficient(&scopes)),
-                Some(g) if g.contains(Actions::PULL) => {
-                    if registry.mount_blob(&caller, repo, &digest, &from).await? {
-                        return Ok(blob_created(repo, &digest));
-                    }
-                }
-                Some(_) => {}
+                Some(g) => (caller, g.contains(Actions::PULL)),
             }
-            let s = registry.start_upload(&caller, repo, Algorithm::Sha256).await?;
-            return Ok(session_response(StatusCode::ACCEPTED, repo, &s));
         }
-    }
-    let caller = req.app.authorize(&req.headers, &[push])?;
-    if let Some(mount) = req.query.get("mount") {
-        // Mount without `from`: any repository the caller may pull will do.
-        let digest: Digest = mount.parse().map_err(|_| OciError::digest_invalid("invalid mount digest"))?;
-        let scope = super::catalog::visibility(req, &caller.sub).await?;
-        if registry.mount_visible_blob(&caller, repo, &digest, &scope).await? {
-            return Ok(blob_created(repo, &digest));
+        None => (req.app.authorize(&req.headers, &[push])?, false),
+    };
+    if let Some(digest) = &mount {
+        let mounted = match &from {
+            Some(from) => may_pull_from && registry.mount_blob(&caller, repo, digest, from).await?,
+            // Without `from`: any repository the caller may pull will do.
+            None => {
+                let scope = super::catalog::visibility(req, &caller.sub).await?;
+                registry.mount_visible_blob(&caller, repo, digest, &scope).await?
+            }
+        };
+        if mounted {
+            return Ok(blob_created(repo, digest));
         }
-    }
-    if let Some(digest) = digest_param(req)? {
+    } else if let Some(digest) = digest_param(req)? {
         registry.upload_monolithic(&caller, repo, &digest, body_stream(body)).await?;
         return Ok(blob_created(repo, &digest));
     }
