@@ -292,42 +292,9 @@ pub fn with_query(location: &str, query: &str) -> String {
     format!("{location}{sep}{query}")
 }
 
-/// `Bearer k="v",k2=v2` → map; `None` unless the scheme is Bearer.
+/// `Bearer k="v",k2=v2` → map (the shared parser of tests/common); `None` unless the
+/// scheme is Bearer.
 pub fn parse_challenge(value: &str) -> Option<HashMap<String, String>> {
     let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let mut out = HashMap::new();
-    let mut chars = rest.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
-            chars.next();
-        }
-        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        if key.is_empty() {
-            break;
-        }
-        let mut val = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => val.extend(chars.next()),
-                    '"' => break,
-                    c => val.push(c),
-                }
-            }
-        } else {
-            while let Some(c) = chars.peek().copied() {
-                if c == ',' {
-                    break;
-                }
-                val.push(c);
-                chars.next();
-            }
-        }
-        out.insert(key.trim().to_ascii_lowercase(), val);
-    }
-    Some(out)
+    scheme.eq_ignore_ascii_case("bearer").then(|| crate::common::parse_challenge(&format!("Bearer {rest}")))
 }

@@ -29,17 +29,9 @@ pub fn sha512(bytes: &[u8]) -> String {
     format!("sha512:{}", hex::encode(Sha512::digest(bytes)))
 }
 
-/// Deterministic, incompressible-looking bytes.
+/// Deterministic, incompressible-looking bytes (the generator of tests/common).
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
+    crate::common::test_bytes(len, seed)
 }
 
 pub fn descriptor(media_type: &str, content: &[u8]) -> Value {
