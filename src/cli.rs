@@ -315,7 +315,7 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             }
         },
         Command::Gc => {
-            let store = crate::storage::FsStore::open(&config.data_dir).await?;
+            let store = crate::storage::BlobStore::open(config).await?;
             let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
             print(&registry.collect_garbage(&config.gc, crate::db::now()).await?)?;
         }

@@ -42,7 +42,7 @@ pub enum StorageKind {
     /// Blobs under `<data_dir>/blobs`, uploads under `<data_dir>/uploads`. The default.
     #[default]
     Filesystem,
-    /// S3-compatible object storage (not implemented yet).
+    /// S3-compatible object storage, configured in `[storage.s3]`.
     S3,
 }
 
@@ -50,6 +50,39 @@ pub enum StorageKind {
 #[serde(default)]
 pub struct StorageConfig {
     pub kind: StorageKind,
+    pub s3: S3Config,
+}
+
+/// `[storage.s3]`: where blobs and uploads go when `storage.kind = "s3"`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    /// Bucket name (required for S3).
+    pub bucket: String,
+    /// Key prefix inside the bucket. Default empty.
+    pub prefix: String,
+    /// Default `us-east-1`.
+    pub region: String,
+    /// Endpoint URL for S3-compatible services (MinIO, Ceph…). Default: AWS.
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allow a plain-http endpoint. Default false.
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            bucket: String::new(),
+            prefix: String::new(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -139,6 +172,10 @@ impl fmt::Debug for Config {
             .field("initial_admin_password", &self.initial_admin_password.as_ref().map(|_| "<redacted>"))
             .field("database.url", &self.database.url.as_ref().map(|u| redact_url(u)))
             .field("storage.kind", &self.storage.kind)
+            .field("storage.s3.bucket", &self.storage.s3.bucket)
+            .field("storage.s3.endpoint", &self.storage.s3.endpoint)
+            .field("storage.s3.access_key_id", &self.storage.s3.access_key_id)
+            .field("storage.s3.credentials", &"<redacted>")
             .field("auth.service", &self.auth.service)
             .field("auth.user_collections", &self.auth.user_collections)
             .field("auth.private_registry", &self.auth.private_registry)
@@ -192,8 +229,8 @@ impl Config {
         {
             return bad("database.url must be sqlite:… or postgres://…".into());
         }
-        if self.storage.kind == StorageKind::S3 {
-            return bad("storage.kind = \"s3\" is not supported yet".into());
+        if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
+            return bad("storage.s3.bucket is required when storage.kind = \"s3\"".into());
         }
         if self.auth.token_ttl_secs < 60 {
             return bad("auth.token_ttl_secs must be at least 60".into());

@@ -17,7 +17,7 @@ use crate::{
     db::Db,
     oci,
     registry::Registry,
-    storage::FsStore,
+    storage::BlobStore,
 };
 
 /// Shared state of a running server.
@@ -44,7 +44,7 @@ pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result
     let db = open_db(&config).await?;
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
     let keys = Keys::load_or_create(&db, &config.auth.service).await?;
-    let store = FsStore::open(&config.data_dir).await?;
+    let store = BlobStore::open(&config).await?;
     let public = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);

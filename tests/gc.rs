@@ -111,7 +111,7 @@ async fn collection_racing_pushes_loses_nothing() {
 
     let config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
     let db = berth::server::open_db(&config).await.expect("open db");
-    let store = berth::storage::FsStore::open(s.data_dir()).await.expect("open store");
+    let store = berth::storage::BlobStore::Fs(berth::storage::FsStore::open(s.data_dir()).await.expect("open store"));
     let registry = berth::registry::Registry::new(db, store, config.limits.max_manifest_bytes);
     let gc_config = berth::config::GcConfig { blob_grace_secs: 0, ..Default::default() };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -4,8 +4,15 @@ use super::{Db, DbError, Tx, now, repos::CatalogScope};
 
 /// Size of the blob if it is linked in the repository.
 pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
-    sqlx::query_scalar(
-        "SELECT b.size FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repo_id = $1 AND rb.digest = $2",
+    Ok(stored_in_repo(db, repo_id, digest).await?.map(|(size, _)| size))
+}
+
+/// `(size, storage key)` of the blob if it is linked in the repository (the key is set
+/// on S3 only).
+pub async fn stored_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<(i64, Option<String>)>, DbError> {
+    sqlx::query_as(
+        "SELECT b.size, b.storage_key FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+         WHERE rb.repo_id = $1 AND rb.digest = $2",
     )
     .bind(repo_id)
     .bind(digest)
@@ -18,17 +25,31 @@ pub async fn size(db: &Db, digest: &str) -> Result<Option<i64>, DbError> {
     sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&db.pool).await
 }
 
-/// Records a verified blob (first row wins) and links it into the repository.
-pub async fn insert_and_link(db: &Db, digest: &str, size: i64, repo_id: i64) -> Result<(), DbError> {
+/// Records a verified blob stored at `key` (S3; `None` on the filesystem) and links it
+/// into the repository. The first row for a digest wins: returns the key it records, so a
+/// caller whose own copy lost can delete it.
+pub async fn insert_and_link(
+    db: &Db,
+    digest: &str,
+    size: i64,
+    key: Option<&str>,
+    repo_id: i64,
+) -> Result<Option<String>, DbError> {
     let mut tx: Tx = db.begin().await?;
-    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-        .bind(digest)
-        .bind(size)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO blobs (digest, size, storage_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest)
+    .bind(size)
+    .bind(key)
+    .bind(now())
+    .execute(&mut *tx)
+    .await?;
     link_in(&mut tx, digest, repo_id).await?;
-    tx.commit().await
+    let winner: Option<String> =
+        sqlx::query_scalar("SELECT storage_key FROM blobs WHERE digest = $1").bind(digest).fetch_one(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(winner)
 }
 
 async fn link_in(tx: &mut Tx<'_>, digest: &str, repo_id: i64) -> Result<(), DbError> {

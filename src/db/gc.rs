@@ -2,10 +2,15 @@
 
 use super::{Db, DbError};
 
-/// Blobs no repository links whose row is older than `cutoff`: `(digest, size)`.
-pub async fn unreferenced_blobs(db: &Db, cutoff: i64, limit: i64) -> Result<Vec<(String, i64)>, DbError> {
+/// Blobs no repository links whose row is older than `cutoff`: `(digest, size, key)`.
+#[expect(clippy::type_complexity, reason = "a row tuple")]
+pub async fn unreferenced_blobs(
+    db: &Db,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Vec<(String, i64, Option<String>)>, DbError> {
     sqlx::query_as(
-        "SELECT b.digest, b.size FROM blobs b WHERE b.created_at < $1 \
+        "SELECT b.digest, b.size, b.storage_key FROM blobs b WHERE b.created_at < $1 \
          AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) ORDER BY b.digest LIMIT $2",
     )
     .bind(cutoff)
@@ -28,9 +33,9 @@ pub async fn delete_unreferenced_blob(db: &Db, digest: &str, cutoff: i64) -> Res
     Ok(r.rows_affected() > 0)
 }
 
-/// Upload sessions not written since `cutoff`.
-pub async fn stale_uploads(db: &Db, cutoff: i64) -> Result<Vec<String>, DbError> {
-    sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1").bind(cutoff).fetch_all(&db.pool).await
+/// Upload sessions not written since `cutoff`: `(id, store state)`.
+pub async fn stale_uploads(db: &Db, cutoff: i64) -> Result<Vec<(String, Option<String>)>, DbError> {
+    sqlx::query_as("SELECT id, store_state FROM uploads WHERE updated_at < $1").bind(cutoff).fetch_all(&db.pool).await
 }
 
 pub async fn upload_exists(db: &Db, id: &str) -> Result<bool, DbError> {

@@ -1,8 +1,6 @@
 //! Blob GET/HEAD (with `Range`) and DELETE.
 
 use axum::{body::Body, http::StatusCode, response::Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::{
     Req,
@@ -28,10 +26,7 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
         return Ok(respond(StatusCode::OK, &headers, Body::empty()));
     }
     let data = registry.open_blob(&caller, repo, digest).await?;
-    let size = match &data {
-        BlobData::File(_, size) => *size,
-        BlobData::Bytes(b) => b.len() as u64,
-    };
+    let size = data.size();
     let (status, start, len) = match parse_range(req.header("range"), size) {
         RangeOutcome::Full => (StatusCode::OK, 0, size),
         RangeOutcome::Partial(a, b) => {
@@ -46,14 +41,8 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
     headers.push(("content-length", len.to_string()));
     let body = match data {
         BlobData::Bytes(b) => Body::from(b[start as usize..(start + len) as usize].to_vec()),
-        BlobData::File(mut file, _) => {
-            if start > 0 {
-                file.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| {
-                    tracing::error!(error = %e, "seeking blob");
-                    OciError::internal()
-                })?;
-            }
-            Body::from_stream(ReaderStream::with_capacity(file.take(len), 256 * 1024))
+        BlobData::Stored { key, .. } => {
+            Body::from_stream(registry.read_blob(digest, key.as_deref(), start, len).await?)
         }
     };
     Ok(respond(status, &headers, body))

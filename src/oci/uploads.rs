@@ -102,7 +102,12 @@ pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Respons
         Some(a) => a.parse().map_err(|_| OciError::digest_invalid("unsupported digest algorithm"))?,
     };
     let s = registry.start_upload(&caller, repo, algorithm).await?;
-    Ok(session_response(StatusCode::ACCEPTED, repo, &s))
+    let mut resp = session_response(StatusCode::ACCEPTED, repo, &s);
+    if let Some(min) = registry.store.chunk_min_length() {
+        // Chunks below an S3 part's minimum would have to be buffered server-side.
+        resp.headers_mut().insert("oci-chunk-min-length", min.into());
+    }
+    Ok(resp)
 }
 
 pub async fn status(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {

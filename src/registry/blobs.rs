@@ -1,6 +1,7 @@
 //! Reading and unlinking blobs through a repository.
 
-use tokio::fs::File;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
 
 use super::{Caller, Registry, RegistryError, Result};
 use crate::{
@@ -9,48 +10,57 @@ use crate::{
     names::RepoName,
 };
 
-/// A blob's content: a stored file with its size, or bytes kept in the database.
+/// Where a blob readable through a repository is.
 pub enum BlobData {
-    File(File, u64),
+    /// In the blob store (`key` on S3).
+    Stored { size: u64, key: Option<String> },
+    /// A manifest's bytes, kept in the database.
     Bytes(Vec<u8>),
+}
+
+impl BlobData {
+    pub fn size(&self) -> u64 {
+        match self {
+            BlobData::Stored { size, .. } => *size,
+            BlobData::Bytes(b) => b.len() as u64,
+        }
+    }
 }
 
 impl Registry {
     /// Size of a blob linked in the repository. A manifest of the repository also reads
     /// as a blob under its digest, as in Distribution.
     pub async fn blob_size(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<u64> {
-        Ok(match self.find_blob(caller, repo, digest).await? {
-            (size, None) => size,
-            (_, Some(content)) => content.len() as u64,
-        })
+        Ok(self.open_blob(caller, repo, digest).await?.size())
     }
 
-    /// `(size, None)` for a linked blob, `(0, Some(bytes))` for a manifest.
-    async fn find_blob(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<(u64, Option<Vec<u8>>)> {
+    /// Finds a blob linked in the repository (or a manifest's bytes).
+    pub async fn open_blob(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<BlobData> {
         let id = self.repo_id(caller, repo).await?;
-        if let Some(size) = blobs::size_in_repo(&self.db, id, digest.as_str()).await? {
-            // The row is written just before the file is moved into place.
-            if !self.store.blob_exists(digest).await? {
+        if let Some((size, key)) = blobs::stored_in_repo(&self.db, id, digest.as_str()).await? {
+            // The filesystem row is written just before the file is moved into place.
+            if !self.store.blob_in_place(digest, key.as_deref()).await? {
                 return Err(RegistryError::BlobUnknown);
             }
-            return Ok((size as u64, None));
+            return Ok(BlobData::Stored { size: size as u64, key });
         }
         match manifests::get(&self.db, id, digest.as_str()).await? {
-            Some(m) => Ok((0, Some(m.content))),
+            Some(m) => Ok(BlobData::Bytes(m.content)),
             None => Err(RegistryError::BlobUnknown),
         }
     }
 
-    /// Opens a blob linked in the repository (or a manifest's bytes).
-    pub async fn open_blob(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<BlobData> {
-        let size = match self.find_blob(caller, repo, digest).await? {
-            (_, Some(content)) => return Ok(BlobData::Bytes(content)),
-            (size, None) => size,
-        };
-        let file = self.store.open_blob(digest).await?.ok_or_else(|| {
+    /// `len` bytes from `start` of a stored blob found by [`Self::open_blob`].
+    pub async fn read_blob(
+        &self,
+        digest: &Digest,
+        key: Option<&str>,
+        start: u64,
+        len: u64,
+    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        self.store.read_blob(digest, key, start, len).await?.ok_or_else(|| {
             RegistryError::Internal(anyhow::anyhow!("blob {digest} is recorded but missing from storage"))
-        })?;
-        Ok(BlobData::File(file, size))
+        })
     }
 
     /// Unlinks a blob from the repository; its bytes stay until garbage collection.

@@ -22,6 +22,7 @@ use crate::{
     db::{self, gc},
     digest::Digest,
     names::UploadId,
+    storage::BlobStore,
 };
 
 /// What one pass removed.
@@ -52,18 +53,26 @@ impl Registry {
         loop {
             let batch = gc::unreferenced_blobs(&self.db, cutoff, BATCH).await?;
             let done = (batch.len() as i64) < BATCH;
-            for (digest, size) in batch {
+            for (digest, size, key) in batch {
                 let Ok(digest) = digest.parse::<Digest>() else { continue };
                 if !gc::delete_unreferenced_blob(&self.db, digest.as_str(), cutoff).await? {
                     continue;
                 }
-                if self.store.trash_blob(&digest, &nonce).await? {
-                    if db::blobs::size(&self.db, digest.as_str()).await?.is_some() {
-                        // Pushed again meanwhile: keep it.
-                        self.store.restore_blob(&digest, &nonce).await?;
-                        continue;
+                match (&self.store, key) {
+                    (BlobStore::Fs(fs), _) => {
+                        if fs.trash_blob(&digest, &nonce).await? {
+                            if db::blobs::size(&self.db, digest.as_str()).await?.is_some() {
+                                // Pushed again meanwhile: keep it.
+                                fs.restore_blob(&digest, &nonce).await?;
+                                continue;
+                            }
+                            fs.delete_trash(&digest, &nonce).await?;
+                        }
                     }
-                    self.store.delete_trash(&digest, &nonce).await?;
+                    // On S3 every upload has its own object: a push racing this one records
+                    // a new row with its own key, so the old object can simply go.
+                    (BlobStore::S3(_), Some(key)) => self.store.delete_object(&key).await?,
+                    (BlobStore::S3(_), None) => {}
                 }
                 report.blobs_removed += 1;
                 report.bytes_freed += size as u64;
@@ -75,16 +84,18 @@ impl Registry {
     }
 
     async fn expire_uploads(&self, ttl_secs: u64, now: i64, report: &mut GcReport) -> Result<()> {
-        for id in gc::stale_uploads(&self.db, now - ttl_secs as i64).await? {
+        for (id, store_state) in gc::stale_uploads(&self.db, now - ttl_secs as i64).await? {
             let Ok(id) = id.parse::<UploadId>() else { continue };
             db::uploads::delete(&self.db, id.as_str()).await?;
-            self.store.upload_delete(&id).await?;
+            self.store.upload_delete(&id, store_state.as_deref()).await?;
             report.uploads_expired += 1;
         }
         // Directories whose session row is gone (a crash between the two writes).
-        for id in self.store.stale_upload_dirs(Duration::from_secs(ttl_secs)).await? {
-            if !gc::upload_exists(&self.db, id.as_str()).await? {
-                self.store.upload_delete(&id).await?;
+        if let BlobStore::Fs(fs) = &self.store {
+            for id in fs.stale_upload_dirs(Duration::from_secs(ttl_secs)).await? {
+                if !gc::upload_exists(&self.db, id.as_str()).await? {
+                    fs.upload_delete(&id).await?;
+                }
             }
         }
         Ok(())

@@ -20,7 +20,7 @@ use crate::{
         repos::{self, Resolved},
     },
     names::RepoName,
-    storage::FsStore,
+    storage::BlobStore,
 };
 
 /// Who is acting, from a verified token: its subject and issue time (a token older than a
@@ -81,7 +81,7 @@ pub type Result<T> = std::result::Result<T, RegistryError>;
 /// The registry: metadata plus blob storage.
 pub struct Registry {
     pub db: Db,
-    pub store: FsStore,
+    pub store: BlobStore,
     pub max_manifest_bytes: usize,
     /// Upload sessions with a request in flight in this process; a second concurrent
     /// writer to the same session is refused rather than interleaved.
@@ -107,7 +107,7 @@ impl Registry {
         }
     }
 
-    pub fn new(db: Db, store: FsStore, max_manifest_bytes: usize) -> Registry {
+    pub fn new(db: Db, store: BlobStore, max_manifest_bytes: usize) -> Registry {
         Registry { db, store, max_manifest_bytes, busy_uploads: Mutex::new(HashSet::new()) }
     }
 }

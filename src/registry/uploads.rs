@@ -6,13 +6,13 @@
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncReadExt;
 
 use super::{BoxError, Caller, Registry, RegistryError, Result};
 use crate::{
     db::{blobs, uploads},
     digest::{Algorithm, Digest, Hasher},
     names::{RepoName, UploadId},
+    storage::UploadWriter,
 };
 
 /// Within one long request, record progress at least this often.
@@ -54,12 +54,19 @@ impl Registry {
         set.insert(id.as_str().to_owned()).then(|| Busy { registry: self, id: id.as_str().to_owned() })
     }
 
-    async fn load_upload(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<(u64, Hasher)> {
-        let (offset, state) = uploads::get(&self.db, id.as_str(), repo.as_str(), &caller.sub)
+    /// The session's offset, hasher and store state, if it is bound to this repository
+    /// and caller.
+    async fn load_upload(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+    ) -> Result<(u64, Hasher, Option<String>)> {
+        let row = uploads::get(&self.db, id.as_str(), repo.as_str(), &caller.sub)
             .await?
             .ok_or(RegistryError::UploadUnknown)?;
-        let hasher = Hasher::from_state(&state).map_err(|e| RegistryError::Internal(e.into()))?;
-        Ok((offset as u64, hasher))
+        let hasher = Hasher::from_state(&row.hash_state).map_err(|e| RegistryError::Internal(e.into()))?;
+        Ok((row.offset as u64, hasher, row.store_state))
     }
 
     /// Opens a new session bound to the repository and the caller.
@@ -67,13 +74,14 @@ impl Registry {
         // The collection must exist (and predate the token) for anything to be pushed.
         self.ensure_repo(caller, repo).await?;
         let id = UploadId::new_random();
-        self.store.upload_create(&id).await?;
-        uploads::insert(&self.db, id.as_str(), repo.as_str(), &caller.sub, &Hasher::new(algorithm).to_state()).await?;
+        let store_state = self.store.upload_create(&id).await?;
+        let hash_state = Hasher::new(algorithm).to_state();
+        uploads::insert(&self.db, id.as_str(), repo.as_str(), &caller.sub, &hash_state, store_state.as_deref()).await?;
         Ok(UploadState { id, offset: 0 })
     }
 
     pub async fn upload_status(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<UploadState> {
-        let (offset, _) = self.load_upload(caller, repo, id).await?;
+        let (offset, _, _) = self.load_upload(caller, repo, id).await?;
         Ok(UploadState { id: id.clone(), offset })
     }
 
@@ -91,7 +99,7 @@ impl Registry {
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let (offset, _, _busy) = self.receive(caller, repo, id, range, body).await?;
+        let (offset, _, _, _busy) = self.receive(caller, repo, id, range, body).await?;
         Ok(UploadState { id: id.clone(), offset })
     }
 
@@ -104,17 +112,18 @@ impl Registry {
         id: &UploadId,
         range: Option<(u64, u64)>,
         body: S,
-    ) -> Result<(u64, Hasher, Busy<'_>)>
+    ) -> Result<(u64, Hasher, UploadWriter, Busy<'_>)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let (offset, hasher) = self.load_upload(caller, repo, id).await?;
+        let (offset, hasher, store_state) = self.load_upload(caller, repo, id).await?;
         let Some(busy) = self.lock_upload(id) else {
             return Err(RegistryError::RangeInvalid { offset });
         };
         let exact = chunk_length(range, offset)?;
-        let (size, hasher) = self.write_chunk(id, offset, hasher, body, exact).await?;
-        Ok((size, hasher, busy))
+        let writer = self.store.upload_writer(id, offset, store_state.as_deref()).await?;
+        let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, exact).await?;
+        Ok((size, hasher, writer, busy))
     }
 
     /// Streams `body` into the session at `offset`, checkpointing as it goes. With an
@@ -125,13 +134,13 @@ impl Registry {
         id: &UploadId,
         offset: u64,
         mut hasher: Hasher,
+        mut writer: UploadWriter,
         mut body: S,
         exact: Option<u64>,
-    ) -> Result<(u64, Hasher)>
+    ) -> Result<(u64, Hasher, UploadWriter)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let mut writer = self.store.upload_writer(id, offset).await?;
         let mut recorded = offset;
         let mut pos = offset;
         let mut failure = None;
@@ -162,20 +171,21 @@ impl Registry {
         }
         match failure {
             Some(e) => Err(RegistryError::BodyRead(e)),
-            None => Ok((pos, hasher)),
+            None => Ok((pos, hasher, writer)),
         }
     }
 
     async fn checkpoint(
         &self,
         id: &UploadId,
-        writer: &mut crate::storage::UploadWriter,
+        writer: &mut UploadWriter,
         old: u64,
         new: u64,
         hasher: &Hasher,
     ) -> Result<()> {
-        writer.sync().await?;
-        if uploads::advance(&self.db, id.as_str(), old as i64, new as i64, &hasher.to_state()).await? {
+        let store_state = writer.checkpoint().await?;
+        let hash_state = hasher.to_state();
+        if uploads::advance(&self.db, id.as_str(), old as i64, new as i64, &hash_state, store_state.as_deref()).await? {
             Ok(())
         } else {
             // Another writer moved the session (or it was cancelled) under us.
@@ -199,51 +209,79 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
         // Hold the session until it is published, so nothing else writes to it meanwhile.
-        let (size, hasher, _busy) = self.receive(caller, repo, id, range, body).await?;
-        let actual = if hasher.algorithm() == expected.algorithm() {
-            hasher.finish()
-        } else {
-            self.rehash(id, expected.algorithm()).await?
-        };
-        if &actual != expected {
-            self.discard_upload(id).await?;
-            return Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")));
-        }
+        let (size, hasher, writer, _busy) = self.receive(caller, repo, id, range, body).await?;
+        let same_algorithm = hasher.algorithm() == expected.algorithm();
         let repo_id = match self.ensure_repo(caller, repo).await {
-            Ok(id) => id,
+            Ok(repo_id) => repo_id,
             Err(e) => {
                 self.discard_upload(id).await?;
                 return Err(e);
             }
         };
-        // Row and link first, then the file: a concurrent garbage collection then either
-        // sees the link and keeps the blob, or has already trashed the old copy, in which
-        // case this upload's bytes are moved into place (see `registry::gc`). Until the
-        // file is there, reads answer BLOB_UNKNOWN, so nothing is visible early.
-        blobs::insert_and_link(&self.db, expected.as_str(), size as i64, repo_id).await?;
-        self.store.upload_publish(id, expected).await?;
+        match writer {
+            UploadWriter::Fs(_) => {
+                let actual = if same_algorithm {
+                    hasher.finish()
+                } else {
+                    self.rehash(id, None, size, expected.algorithm()).await?
+                };
+                self.check_digest(id, &actual, expected, None).await?;
+                // Row and link first, then the file: a concurrent garbage collection then
+                // either sees the link and keeps the blob, or has already trashed the old
+                // copy, in which case this upload's bytes are moved into place (see
+                // `registry::gc`). Until the file is there, reads answer BLOB_UNKNOWN.
+                blobs::insert_and_link(&self.db, expected.as_str(), size as i64, None, repo_id).await?;
+                self.store.publish_file(id, expected).await?;
+            }
+            UploadWriter::S3(w) => {
+                // The multipart upload becomes the blob's object: no copy.
+                let key = w.finish().await.map_err(|e| RegistryError::Internal(e.into()))?;
+                let actual = if same_algorithm {
+                    hasher.finish()
+                } else {
+                    self.rehash(id, Some(&key), size, expected.algorithm()).await?
+                };
+                self.check_digest(id, &actual, expected, Some(&key)).await?;
+                let winner =
+                    blobs::insert_and_link(&self.db, expected.as_str(), size as i64, Some(&key), repo_id).await?;
+                if winner.as_deref() != Some(key.as_str()) {
+                    // Another upload of the same blob was recorded first; ours is a duplicate.
+                    self.store.delete_object(&key).await?;
+                }
+            }
+        }
         uploads::delete(&self.db, id.as_str()).await?;
         Ok(())
     }
 
-    /// Hashes the whole upload again with another algorithm (the only re-read).
-    async fn rehash(&self, id: &UploadId, algorithm: Algorithm) -> Result<Digest> {
-        let mut file = self.store.upload_reader(id).await?;
+    /// On a mismatch, discards the session (and a completed object) and fails.
+    async fn check_digest(&self, id: &UploadId, actual: &Digest, expected: &Digest, key: Option<&str>) -> Result<()> {
+        if actual == expected {
+            return Ok(());
+        }
+        if let Some(key) = key {
+            self.store.delete_object(key).await?;
+            uploads::delete(&self.db, id.as_str()).await?;
+        } else {
+            self.discard_upload(id).await?;
+        }
+        Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")))
+    }
+
+    /// Hashes the whole upload again with another algorithm (the only re-read): the
+    /// session's file, or the completed object at `key`.
+    async fn rehash(&self, id: &UploadId, key: Option<&str>, size: u64, algorithm: Algorithm) -> Result<Digest> {
         let mut hasher = Hasher::new(algorithm);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
+        let mut stream = self.store.read_upload(id, key, size).await?;
+        while let Some(chunk) = stream.next().await {
+            hasher.update(&chunk?);
         }
         Ok(hasher.finish())
     }
 
     async fn discard_upload(&self, id: &UploadId) -> Result<()> {
-        uploads::delete(&self.db, id.as_str()).await?;
-        self.store.upload_delete(id).await?;
+        let store_state = uploads::delete(&self.db, id.as_str()).await?.flatten();
+        self.store.upload_delete(id, store_state.as_deref()).await?;
         Ok(())
     }
 

@@ -6,16 +6,21 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use bytes::Bytes;
+use futures_util::{StreamExt, stream::BoxStream};
 use tokio::{
     fs::{self, File, OpenOptions},
-    io::{AsyncSeekExt, AsyncWriteExt, BufWriter},
+    io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter},
 };
+use tokio_util::io::ReaderStream;
 
 use super::Key;
 use crate::{digest::Digest, names::UploadId};
 
 /// Size of the write buffer in front of an upload file: fewer, larger writes.
 const WRITE_BUFFER: usize = 1 << 20;
+/// Read size when streaming a blob out.
+const READ_BUFFER: usize = 256 << 10;
 
 #[derive(Clone, Debug)]
 pub struct FsStore {
@@ -35,12 +40,22 @@ impl FsStore {
     }
 
     /// Opens a stored blob, or `None` if absent.
-    pub async fn open_blob(&self, digest: &Digest) -> io::Result<Option<File>> {
-        match File::open(self.path(Key::Blob(digest))).await {
-            Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+    /// `len` bytes of a stored blob from `start`, streamed; `None` if the blob is absent.
+    pub async fn read_blob(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> io::Result<Option<BoxStream<'static, io::Result<Bytes>>>> {
+        let mut file = match File::open(self.path(Key::Blob(digest))).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await?;
         }
+        Ok(Some(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed()))
     }
 
     pub async fn blob_exists(&self, digest: &Digest) -> io::Result<bool> {
@@ -55,17 +70,18 @@ impl FsStore {
 
     /// Opens the upload for appending at `offset`, first truncating anything past it
     /// (bytes written after the last durable checkpoint are not part of the upload).
-    pub async fn upload_writer(&self, id: &UploadId, offset: u64) -> io::Result<UploadWriter> {
+    pub async fn upload_writer(&self, id: &UploadId, offset: u64) -> io::Result<FsWriter> {
         let mut file =
             OpenOptions::new().write(true).create(true).truncate(false).open(self.path(Key::UploadData(id))).await?;
         file.set_len(offset).await?;
         file.seek(SeekFrom::Start(offset)).await?;
-        Ok(UploadWriter { file: BufWriter::with_capacity(WRITE_BUFFER, file) })
+        Ok(FsWriter { file: BufWriter::with_capacity(WRITE_BUFFER, file) })
     }
 
-    /// Opens the upload's data for reading (only to re-hash with another algorithm).
-    pub async fn upload_reader(&self, id: &UploadId) -> io::Result<File> {
-        File::open(self.path(Key::UploadData(id))).await
+    /// The upload's data, streamed (only to re-hash with another algorithm).
+    pub async fn upload_stream(&self, id: &UploadId) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
+        let file = File::open(self.path(Key::UploadData(id))).await?;
+        Ok(ReaderStream::with_capacity(file, WRITE_BUFFER).boxed())
     }
 
     /// Moves a verified upload into place under its digest. If the blob is already
@@ -144,11 +160,11 @@ impl FsStore {
 }
 
 /// Appends to one upload's data file.
-pub struct UploadWriter {
+pub struct FsWriter {
     file: BufWriter<File>,
 }
 
-impl UploadWriter {
+impl FsWriter {
     pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
         self.file.write_all(data).await
     }

@@ -1,0 +1,194 @@
+//! S3-compatible blob store (`object_store`'s low-level multipart API, DESIGN §6).
+//!
+//! An upload is a multipart upload at `uploads/<uuid>`. Bytes are buffered up to one
+//! [`PART_SIZE`] part at a time and sent as parts; at a checkpoint (end of a request) a
+//! remainder of at least [`MIN_PART`] becomes a part, a smaller one a temporary object
+//! `uploads/<uuid>.tail` that is prepended to the next part. Part ETags, the multipart id
+//! and the tail length are the session's [`S3Upload`] state, kept in the database beside
+//! the offset and hash state, so any replica can continue the upload. Completion is
+//! `CompleteMultipartUpload` — no copy — and the blob lives at that key; the database maps
+//! its digest to the key (first row wins).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
+use object_store::{
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
+    aws::{AmazonS3, AmazonS3Builder},
+    multipart::{MultipartStore, PartId},
+    path::Path,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{config::S3Config, names::UploadId};
+
+/// Parts are this large, except the last and those made at a checkpoint.
+pub const PART_SIZE: usize = 16 << 20;
+/// S3's smallest part but the last; also the chunk minimum advertised to clients.
+pub const MIN_PART: usize = 5 << 20;
+
+pub type S3Error = object_store::Error;
+
+/// What the database keeps of an S3 upload session.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct S3Upload {
+    pub multipart_id: String,
+    /// ETags of the parts so far, in order.
+    pub parts: Vec<String>,
+    /// Bytes in the tail object not yet in a part.
+    pub tail_len: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    store: Arc<AmazonS3>,
+    prefix: String,
+}
+
+impl S3Store {
+    pub fn new(cfg: &S3Config) -> Result<S3Store, S3Error> {
+        let mut b = AmazonS3Builder::new()
+            .with_bucket_name(&cfg.bucket)
+            .with_region(&cfg.region)
+            .with_allow_http(cfg.allow_http)
+            .with_access_key_id(&cfg.access_key_id)
+            .with_secret_access_key(&cfg.secret_access_key);
+        if let Some(endpoint) = &cfg.endpoint {
+            b = b.with_endpoint(endpoint);
+        }
+        let prefix = cfg.prefix.trim_matches('/').to_owned();
+        Ok(S3Store { store: Arc::new(b.build()?), prefix })
+    }
+
+    /// The object path of a storage key (see `super::Key`).
+    fn path(&self, key: &str) -> Path {
+        if self.prefix.is_empty() { Path::from(key) } else { Path::from(format!("{}/{key}", self.prefix)) }
+    }
+
+    pub async fn upload_create(&self, id: &UploadId) -> Result<S3Upload, S3Error> {
+        let multipart_id = self.store.create_multipart(&self.path(&upload_key(id))).await?;
+        Ok(S3Upload { multipart_id, parts: vec![], tail_len: 0 })
+    }
+
+    /// A writer continuing the session from its recorded state (the tail is read back).
+    pub async fn upload_writer(&self, id: &UploadId, state: S3Upload) -> Result<S3Writer, S3Error> {
+        let mut buf = Vec::with_capacity(PART_SIZE);
+        if state.tail_len > 0 {
+            let tail = self.store.get(&self.path(&tail_key(id))).await?.bytes().await?;
+            // Bytes past the recorded length were never acknowledged.
+            buf.extend_from_slice(&tail[..tail.len().min(state.tail_len as usize)]);
+        }
+        Ok(S3Writer { s3: self.clone(), id: id.clone(), state, buf })
+    }
+
+    /// Gives the session up: aborts the multipart upload and removes the tail.
+    pub async fn upload_abort(&self, id: &UploadId, state: &S3Upload) -> Result<(), S3Error> {
+        let path = self.path(&upload_key(id));
+        match self.store.abort_multipart(&path, &state.multipart_id).await {
+            Ok(()) | Err(S3Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.delete(&tail_key(id)).await
+    }
+
+    /// `len` bytes of the object at `key` from `start`, streamed.
+    pub async fn read(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, S3Error> {
+        if len == 0 {
+            return Ok(futures_util::stream::empty().boxed());
+        }
+        let opts = GetOptions { range: Some(GetRange::Bounded(start..start + len)), ..Default::default() };
+        let result = self.store.get_opts(&self.path(key), opts).await?;
+        Ok(result.into_stream().map_err(std::io::Error::other).boxed())
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
+        match self.store.head(&self.path(key)).await {
+            Ok(_) => Ok(true),
+            Err(S3Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), S3Error> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(S3Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The multipart object of an upload, which becomes the blob's key on completion.
+pub fn upload_key(id: &UploadId) -> String {
+    super::Key::UploadData(id).path().trim_end_matches("/data").to_owned()
+}
+
+fn tail_key(id: &UploadId) -> String {
+    format!("{}.tail", upload_key(id))
+}
+
+/// Appends to one S3 upload session; at most one part is buffered.
+pub struct S3Writer {
+    s3: S3Store,
+    id: UploadId,
+    state: S3Upload,
+    buf: Vec<u8>,
+}
+
+impl S3Writer {
+    async fn put_part(&mut self, data: Bytes) -> Result<(), S3Error> {
+        let path = self.s3.path(&upload_key(&self.id));
+        let idx = self.state.parts.len();
+        let PartId { content_id } =
+            self.s3.store.put_part(&path, &self.state.multipart_id, idx, PutPayload::from_bytes(data)).await?;
+        self.state.parts.push(content_id);
+        Ok(())
+    }
+
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), S3Error> {
+        while !data.is_empty() {
+            let take = (PART_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == PART_SIZE {
+                let part = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE)));
+                self.put_part(part).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable and returns the state to record.
+    pub async fn checkpoint(&mut self) -> Result<S3Upload, S3Error> {
+        if self.buf.len() >= MIN_PART {
+            let part = Bytes::from(std::mem::take(&mut self.buf));
+            self.put_part(part).await?;
+        }
+        let tail = self.s3.path(&tail_key(&self.id));
+        if self.buf.is_empty() {
+            self.s3.delete(&tail_key(&self.id)).await?;
+        } else {
+            self.s3.store.put(&tail, PutPayload::from(self.buf.clone())).await?;
+        }
+        self.state.tail_len = self.buf.len() as u64;
+        Ok(self.state.clone())
+    }
+
+    /// Sends the rest as the last part and completes the upload; returns the blob's key.
+    pub async fn finish(mut self) -> Result<String, S3Error> {
+        if !self.buf.is_empty() || self.state.parts.is_empty() {
+            let part = Bytes::from(std::mem::take(&mut self.buf));
+            self.put_part(part).await?;
+        }
+        let key = upload_key(&self.id);
+        let parts = self.state.parts.iter().map(|p| PartId { content_id: p.clone() }).collect();
+        self.s3.store.complete_multipart(&self.s3.path(&key), &self.state.multipart_id, parts).await?;
+        self.s3.delete(&tail_key(&self.id)).await?;
+        Ok(key)
+    }
+}
