@@ -3,7 +3,6 @@
 use super::{Db, DbError};
 
 /// Blobs no repository links whose row is older than `cutoff`: `(digest, size, key)`.
-#[expect(clippy::type_complexity, reason = "a row tuple")]
 pub async fn unreferenced_blobs(
     db: &Db,
     cutoff: i64,

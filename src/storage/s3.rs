@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
     GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
@@ -73,7 +73,7 @@ impl S3Store {
 
     /// A writer continuing the session from its recorded state (the tail is read back).
     pub async fn upload_writer(&self, id: &UploadId, state: S3Upload) -> Result<S3Writer, S3Error> {
-        let mut buf = Vec::with_capacity(PART_SIZE);
+        let mut buf = BytesMut::with_capacity(PART_SIZE);
         if state.tail_len > 0 {
             let tail = self.store.get(&self.path(&tail_key(id))).await?.bytes().await?;
             // Bytes past the recorded length were never acknowledged.
@@ -132,21 +132,28 @@ fn tail_key(id: &UploadId) -> String {
     format!("{}.tail", upload_key(id))
 }
 
-/// Appends to one S3 upload session; at most one part is buffered.
+/// Appends to one S3 upload session. One part-sized buffer is allocated per session and
+/// reused after each part is sent, so memory stays at one part however large the blob.
 pub struct S3Writer {
     s3: S3Store,
     id: UploadId,
     state: S3Upload,
-    buf: Vec<u8>,
+    buf: BytesMut,
 }
 
 impl S3Writer {
-    async fn put_part(&mut self, data: Bytes) -> Result<(), S3Error> {
+    /// Sends the buffer as the next part and takes the buffer back for reuse.
+    async fn put_buffer_as_part(&mut self) -> Result<(), S3Error> {
+        let part = std::mem::take(&mut self.buf).freeze();
         let path = self.s3.path(&upload_key(&self.id));
         let idx = self.state.parts.len();
-        let PartId { content_id } =
-            self.s3.store.put_part(&path, &self.state.multipart_id, idx, PutPayload::from_bytes(data)).await?;
+        let payload = PutPayload::from_bytes(part.clone());
+        let PartId { content_id } = self.s3.store.put_part(&path, &self.state.multipart_id, idx, payload).await?;
         self.state.parts.push(content_id);
+        if let Ok(mut reused) = part.try_into_mut() {
+            reused.clear();
+            self.buf = reused;
+        }
         Ok(())
     }
 
@@ -156,8 +163,7 @@ impl S3Writer {
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buf.len() == PART_SIZE {
-                let part = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(PART_SIZE)));
-                self.put_part(part).await?;
+                self.put_buffer_as_part().await?;
             }
         }
         Ok(())
@@ -166,14 +172,13 @@ impl S3Writer {
     /// Makes everything written so far durable and returns the state to record.
     pub async fn checkpoint(&mut self) -> Result<S3Upload, S3Error> {
         if self.buf.len() >= MIN_PART {
-            let part = Bytes::from(std::mem::take(&mut self.buf));
-            self.put_part(part).await?;
+            self.put_buffer_as_part().await?;
         }
         let tail = self.s3.path(&tail_key(&self.id));
         if self.buf.is_empty() {
             self.s3.delete(&tail_key(&self.id)).await?;
         } else {
-            self.s3.store.put(&tail, PutPayload::from(self.buf.clone())).await?;
+            self.s3.store.put(&tail, PutPayload::from_bytes(Bytes::copy_from_slice(&self.buf))).await?;
         }
         self.state.tail_len = self.buf.len() as u64;
         Ok(self.state.clone())
@@ -182,8 +187,7 @@ impl S3Writer {
     /// Sends the rest as the last part and completes the upload; returns the blob's key.
     pub async fn finish(mut self) -> Result<String, S3Error> {
         if !self.buf.is_empty() || self.state.parts.is_empty() {
-            let part = Bytes::from(std::mem::take(&mut self.buf));
-            self.put_part(part).await?;
+            self.put_buffer_as_part().await?;
         }
         let key = upload_key(&self.id);
         let parts = self.state.parts.iter().map(|p| PartId { content_id: p.clone() }).collect();
