@@ -40,14 +40,15 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
+        // From here on, Drop stops the process whatever happens.
+        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         for _ in 0..200 {
-            if client.get(&endpoint).send().await.is_ok() {
+            if client.get(&moto.endpoint).send().await.is_ok() {
                 // moto accepts unsigned requests: create the bucket directly.
-                let r = client.put(format!("{endpoint}/berth")).send().await.expect("create bucket");
+                let r = client.put(format!("{}/berth", moto.endpoint)).send().await.expect("create bucket");
                 assert!(r.status().is_success(), "create bucket: {}", r.status());
-                return Moto { child, endpoint };
+                return moto;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
