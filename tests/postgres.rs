@@ -8,91 +8,9 @@
 
 mod common;
 
-use std::{
-    net::TcpListener as StdListener,
-    path::{Path, PathBuf},
-    process::Command,
-};
-
-use common::*;
+use common::{services::Postgres, *};
 use reqwest::Method;
 use serde_json::json;
-use sqlx::{Connection, Executor, postgres::PgConnection};
-
-/// A PostgreSQL server in a temp dir, stopped on drop.
-struct Postgres {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-    port: u16,
-}
-
-/// The newest `/usr/lib/postgresql/<version>/bin`.
-fn postgres_bin() -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect())
-        .unwrap_or_default();
-    versions.sort();
-    versions.pop().expect("PostgreSQL is not installed: apt-get install -y postgresql (see .ci/run)")
-}
-
-fn as_postgres(bin: &Path, tool: &str, args: &[&str]) {
-    let out = Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .arg(bin.join(tool))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {tool}: {e}"));
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Postgres {
-    fn start() -> Postgres {
-        let bin = postgres_bin();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().expect("chown");
-        assert!(status.success(), "chown the PostgreSQL dir to postgres");
-        let data = dir.path().join("data");
-        let data = data.to_str().expect("utf-8 path");
-        // A locale whose order is not byte order, so the schema must ask for "C" where it sorts.
-        let initdb = ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"];
-        as_postgres(&bin, "initdb", &[&initdb[..], &["--locale-provider=icu", "--icu-locale=en-US"]].concat());
-        let port = StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.path().display());
-        let log = dir.path().join("log");
-        as_postgres(&bin, "pg_ctl", &["-D", data, "-o", &opts, "-l", log.to_str().expect("utf-8"), "-w", "start"]);
-        Postgres { dir, bin, port }
-    }
-
-    fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
-    }
-
-    /// A new, empty database; returns its URL.
-    async fn database(&self, name: &str) -> String {
-        let mut conn = PgConnection::connect(&self.url("postgres")).await.expect("connect to PostgreSQL");
-        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("CREATE DATABASE");
-        conn.close().await.ok();
-        self.url(name)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let data = self.dir.path().join("data");
-        if let Some(data) = data.to_str() {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .args(["-D", data, "-m", "immediate", "stop"])
-                .output();
-        }
-    }
-}
 
 async fn server_on(url: &str) -> TestServer {
     let url = url.to_owned();

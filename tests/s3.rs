@@ -8,87 +8,17 @@
 
 mod common;
 
-use std::{
-    net::TcpListener as StdListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
+use std::time::Duration;
+
+use common::{
+    services::{Moto, use_moto},
+    *,
 };
-
-use common::*;
 use reqwest::Method;
-
-/// A moto S3 server, killed (by PID) on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-fn moto_bin() -> PathBuf {
-    let venv = std::env::var("BERTH_VENV").unwrap_or_else(|_| "/var/cache/berth-venv".into());
-    let bin = PathBuf::from(venv).join("bin/moto_server");
-    assert!(bin.exists(), "{} missing: pip install 'moto[server]' into the venv (see .ci/run)", bin.display());
-    bin
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let port = StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let child = Command::new(moto_bin())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        // From here on, Drop stops the process whatever happens.
-        let moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        for _ in 0..200 {
-            if client.get(&moto.endpoint).send().await.is_ok() {
-                // moto accepts unsigned requests: create the bucket directly.
-                let r = client.put(format!("{}/berth", moto.endpoint)).send().await.expect("create bucket");
-                assert!(r.status().is_success(), "create bucket: {}", r.status());
-                return moto;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("moto_server did not start");
-    }
-
-    /// Keys in the bucket under `prefix`.
-    async fn keys(&self, prefix: &str) -> Vec<String> {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let body = client
-            .get(format!("{}/berth?list-type=2&prefix={prefix}", self.endpoint))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        body.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_owned).collect()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn server_on(moto: &Moto) -> TestServer {
     let endpoint = moto.endpoint.clone();
-    TestServer::start_with(move |c| {
-        c.storage.kind = berth::config::StorageKind::S3;
-        c.storage.s3.bucket = "berth".into();
-        c.storage.s3.prefix = "reg".into();
-        c.storage.s3.endpoint = Some(endpoint.clone());
-        c.storage.s3.allow_http = true;
-        c.storage.s3.access_key_id = "test".into();
-        c.storage.s3.secret_access_key = "test".into();
-    })
-    .await
+    TestServer::start_with(move |c| use_moto(c, &endpoint)).await
 }
 
 const MIB: usize = 1 << 20;

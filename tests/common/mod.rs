@@ -8,6 +8,8 @@
 // unused in any one of them; `#[expect(dead_code)]` would fail in the crates that use them all.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
