@@ -91,6 +91,13 @@ async fn berth_on_s3() {
     s.push_blob(&token, "s3/other", &small).await;
     assert_eq!(get_blob(&s, &token, "s3/other", &small_digest).await, small);
     assert_eq!(moto.keys("reg/uploads/").await.len(), 2, "one object per distinct blob");
+    assert!(moto.keys("reg/").await.iter().all(|k| !k.ends_with(".tail")), "no tail objects left");
+
+    // The empty blob: a multipart upload of one empty part.
+    let empty = s.push_blob(&token, "s3/app", b"").await;
+    assert!(get_blob(&s, &token, "s3/app", &empty).await.is_empty());
+    let resp = expect_status(s.head(&format!("/v2/s3/app/blobs/{empty}"), Some(&token)).await, 200, "HEAD").await;
+    assert_eq!(header(&resp, "content-length").as_deref(), Some("0"));
 
     // A digest mismatch stores nothing.
     let before = moto.keys("reg/").await;
@@ -117,7 +124,7 @@ async fn berth_on_s3() {
     let manifest = oci_manifest(&config, &[&data]);
     s.push_manifest(&token, "s3/app", "v1", OCI_MANIFEST, &manifest).await;
     expect_status(s.get("/v2/s3/app/manifests/v1", Some(&token)).await, 200, "manifest").await;
-    for d in [&digest, &small_digest, &d512, &sha256_digest(&config)] {
+    for d in [&digest, &small_digest, &d512, &sha256_digest(&config), &empty] {
         expect_status(s.delete(&format!("/v2/s3/app/blobs/{d}"), Some(&token)).await, 202, "unlink").await;
     }
     expect_status(s.delete(&format!("/v2/s3/other/blobs/{small_digest}"), Some(&token)).await, 202, "unlink").await;
@@ -138,6 +145,6 @@ async fn berth_on_s3() {
         .unwrap();
     assert!(out.status.success(), "berth gc: {}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["blobs_removed"], 4, "{report}");
+    assert_eq!(report["blobs_removed"], 5, "{report}");
     assert!(moto.keys("reg/uploads/").await.is_empty(), "objects deleted: {:?}", moto.keys("reg/").await);
 }

@@ -176,7 +176,10 @@ impl S3Writer {
         }
         let tail = self.s3.path(&tail_key(&self.id));
         if self.buf.is_empty() {
-            self.s3.delete(&tail_key(&self.id)).await?;
+            // Only a tail recorded earlier needs removing.
+            if self.state.tail_len > 0 {
+                self.s3.delete(&tail_key(&self.id)).await?;
+            }
         } else {
             self.s3.store.put(&tail, PutPayload::from_bytes(Bytes::copy_from_slice(&self.buf))).await?;
         }
@@ -192,7 +195,9 @@ impl S3Writer {
         let key = upload_key(&self.id);
         let parts = self.state.parts.iter().map(|p| PartId { content_id: p.clone() }).collect();
         self.s3.store.complete_multipart(&self.s3.path(&key), &self.state.multipart_id, parts).await?;
-        self.s3.delete(&tail_key(&self.id)).await?;
+        if self.state.tail_len > 0 {
+            self.s3.delete(&tail_key(&self.id)).await?;
+        }
         Ok(key)
     }
 }
