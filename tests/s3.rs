@@ -93,6 +93,21 @@ async fn berth_on_s3() {
     assert_eq!(moto.keys("reg/uploads/").await.len(), 2, "one object per distinct blob");
     assert!(moto.keys("reg/").await.iter().all(|k| !k.ends_with(".tail")), "no tail objects left");
 
+    // 3 MiB chunks: each request ends with a remainder under 5 MiB, kept as a tail object
+    // and prepended to the next part.
+    let tails = test_bytes(11 * MIB + 5, 15);
+    let tails_digest = sha256_digest(&tails);
+    let loc = s.start_upload(&token, "s3/app").await;
+    for (i, chunk) in tails.chunks(3 * MIB).enumerate() {
+        expect_status(s.patch_chunk(&token, &loc, i * 3 * MIB, chunk).await, 202, "3 MiB chunk").await;
+        let has_tail = moto.keys("reg/uploads/").await.iter().any(|k| k.ends_with(".tail"));
+        assert_eq!(has_tail, i % 2 == 0, "chunk {i}: a tail after 3, 9 MiB; a part after 6, 12 MiB");
+    }
+    expect_status(s.finish_upload(&token, &loc, &tails_digest, b"").await, 201, "finish").await;
+    assert_eq!(get_blob(&s, &token, "s3/app", &tails_digest).await, tails);
+    // Unlinked now, so that the final collection below counts it too.
+    expect_status(s.delete(&format!("/v2/s3/app/blobs/{tails_digest}"), Some(&token)).await, 202, "unlink").await;
+
     // The empty blob: a multipart upload of one empty part.
     let empty = s.push_blob(&token, "s3/app", b"").await;
     assert!(get_blob(&s, &token, "s3/app", &empty).await.is_empty());
@@ -145,6 +160,6 @@ async fn berth_on_s3() {
         .unwrap();
     assert!(out.status.success(), "berth gc: {}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["blobs_removed"], 5, "{report}");
+    assert_eq!(report["blobs_removed"], 6, "{report}");
     assert!(moto.keys("reg/uploads/").await.is_empty(), "objects deleted: {:?}", moto.keys("reg/").await);
 }
