@@ -15,6 +15,8 @@
 #                          (docker-registry, no auth) instead of berth, to
 #                          check the scripts themselves; auth checks are skipped
 #   CONF_KEEP=1            keep the temp dir (logs, stores) even on success
+#   CONF_STORAGE=s3        berth keeps blobs in S3: a moto_server (from the venv) is
+#                          started on a free port with a fresh bucket
 #   BERTH_VENV             venv with oras+requests (default /var/cache/berth-venv)
 #   CARGO_TARGET_DIR       where cargo puts the berth binary
 set -euo pipefail
@@ -93,6 +95,7 @@ start_berth() {
     CONF_USER2_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
     CONF_AUTH=1
     CONF_PRIVATE=1
+    [ "${CONF_STORAGE:-filesystem}" = s3 ] && start_moto
     export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
         BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS \
         BERTH_AUTH__DEFAULT_PRIVATE=true
@@ -108,6 +111,19 @@ start_berth() {
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
     printf '%s' "$CONF_USER2_PASS" | "$bin" user create "$CONF_USER2" --role user --password-stdin \
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
+}
+
+# start_moto: an S3 server for berth's blobs, and the settings that point berth at it.
+start_moto() {
+    local port; port=$(free_port)
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TMP/moto.log" 2>&1 &
+    PIDS+=($!)
+    log "moto_server pid $! on 127.0.0.1:$port"
+    wait_until 30 curl -s -o /dev/null "http://127.0.0.1:$port/" || { log "moto_server did not start"; exit 1; }
+    curl -sf -X PUT "http://127.0.0.1:$port/berth" >/dev/null || { log "creating the bucket failed"; exit 1; }
+    export BERTH_STORAGE__KIND=s3 BERTH_STORAGE__S3__BUCKET=berth BERTH_STORAGE__S3__PREFIX=conformance \
+        BERTH_STORAGE__S3__ENDPOINT=http://127.0.0.1:$port BERTH_STORAGE__S3__ALLOW_HTTP=true \
+        BERTH_STORAGE__S3__ACCESS_KEY_ID=test BERTH_STORAGE__S3__SECRET_ACCESS_KEY=test
 }
 
 berth_ready() {
@@ -221,7 +237,7 @@ passed=$(grep -c '^PASS ' "$CONF_RESULTS" || true)
 failed=$(grep -c '^FAIL ' "$CONF_RESULTS" || true)
 skipped=$(grep -c '^SKIP ' "$CONF_RESULTS" || true)
 echo
-echo "conformance results ($TARGET at $CONF_REGISTRY):"
+echo "conformance results ($TARGET at $CONF_REGISTRY, storage ${CONF_STORAGE:-filesystem}):"
 sed 's/^/  /' "$CONF_RESULTS"
 if [ "$failed" != 0 ]; then
     echo
