@@ -99,7 +99,7 @@ impl Registry {
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let (offset, _, _, _busy) = self.receive(caller, repo, id, range, body).await?;
+        let (offset, _, _, _busy) = self.receive(caller, repo, id, range, body, false).await?;
         Ok(UploadState { id: id.clone(), offset })
     }
 
@@ -112,6 +112,7 @@ impl Registry {
         id: &UploadId,
         range: Option<(u64, u64)>,
         body: S,
+        completing: bool,
     ) -> Result<(u64, Hasher, UploadWriter, Busy<'_>)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
@@ -122,13 +123,16 @@ impl Registry {
         };
         let exact = chunk_length(range, offset)?;
         let writer = self.store.upload_writer(id, offset, store_state.as_deref()).await?;
-        let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, exact).await?;
+        let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, exact, completing).await?;
         Ok((size, hasher, writer, busy))
     }
 
     /// Streams `body` into the session at `offset`, checkpointing as it goes. With an
     /// `exact` length (a `Content-Range` chunk) the chunk is all or nothing: no intermediate
     /// checkpoints, and a body of another length, or one that breaks off, records nothing.
+    /// When `completing`, a body that arrived whole is not checkpointed at its end: the
+    /// upload is published right after, and if that fails the session is still at its old
+    /// offset, so the client's retry of the same PUT fits.
     async fn write_chunk<S>(
         &self,
         id: &UploadId,
@@ -137,6 +141,7 @@ impl Registry {
         mut writer: UploadWriter,
         mut body: S,
         exact: Option<u64>,
+        completing: bool,
     ) -> Result<(u64, Hasher, UploadWriter)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
@@ -166,7 +171,7 @@ impl Registry {
             return Err(failure.map_or(RegistryError::RangeInvalid { offset }, RegistryError::BodyRead));
         }
         // Keep what arrived even if the body broke off: the client resumes from here.
-        if pos != recorded {
+        if pos != recorded && !(completing && failure.is_none()) {
             self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
         }
         match failure {
@@ -209,7 +214,7 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
         // Hold the session until it is published, so nothing else writes to it meanwhile.
-        let (size, hasher, writer, _busy) = self.receive(caller, repo, id, range, body).await?;
+        let (size, hasher, writer, _busy) = self.receive(caller, repo, id, range, body, true).await?;
         let same_algorithm = hasher.algorithm() == expected.algorithm();
         let repo_id = match self.ensure_repo(caller, repo).await {
             Ok(repo_id) => repo_id,
@@ -219,7 +224,10 @@ impl Registry {
             }
         };
         match writer {
-            UploadWriter::Fs(_) => {
+            UploadWriter::Fs(mut w) => {
+                // Not checkpointed (see `write_chunk`): the buffer goes to the file now, and
+                // publishing fsyncs it.
+                w.flush().await?;
                 let actual = if same_algorithm {
                     hasher.finish()
                 } else {

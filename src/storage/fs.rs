@@ -169,6 +169,11 @@ impl FsWriter {
         self.file.write_all(data).await
     }
 
+    /// Hands buffered bytes to the file (publishing then fsyncs it).
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.file.flush().await
+    }
+
     /// Makes everything written so far durable (before the offset is recorded).
     pub async fn sync(&mut self) -> io::Result<()> {
         self.file.flush().await?;
