@@ -18,6 +18,15 @@ use crate::{
 /// Within one long request, record progress at least this often.
 const CHECKPOINT_BYTES: u64 = 64 << 20;
 
+/// How one request's body is taken (see `Registry::write_chunk`).
+#[derive(Clone, Copy)]
+struct ChunkRules {
+    /// The exact length a `Content-Range` chunk must have.
+    exact: Option<u64>,
+    /// The body of the completing PUT.
+    completing: bool,
+}
+
 /// Where a session stands.
 #[derive(Clone, Debug)]
 pub struct UploadState {
@@ -123,7 +132,8 @@ impl Registry {
         };
         let exact = chunk_length(range, offset)?;
         let writer = self.store.upload_writer(id, offset, store_state.as_deref()).await?;
-        let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, exact, completing).await?;
+        let rules = ChunkRules { exact, completing };
+        let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, rules).await?;
         Ok((size, hasher, writer, busy))
     }
 
@@ -140,8 +150,7 @@ impl Registry {
         mut hasher: Hasher,
         mut writer: UploadWriter,
         mut body: S,
-        exact: Option<u64>,
-        completing: bool,
+        rules: ChunkRules,
     ) -> Result<(u64, Hasher, UploadWriter)>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
@@ -160,18 +169,18 @@ impl Registry {
             hasher.update(&chunk);
             writer.write(&chunk).await?;
             pos += chunk.len() as u64;
-            if exact.is_none() && pos - recorded >= CHECKPOINT_BYTES {
+            if rules.exact.is_none() && pos - recorded >= CHECKPOINT_BYTES {
                 self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
                 recorded = pos;
             }
         }
-        if let Some(len) = exact
+        if let Some(len) = rules.exact
             && (failure.is_some() || pos - offset != len)
         {
             return Err(failure.map_or(RegistryError::RangeInvalid { offset }, RegistryError::BodyRead));
         }
         // Keep what arrived even if the body broke off: the client resumes from here.
-        if pos != recorded && !(completing && failure.is_none()) {
+        if pos != recorded && !(rules.completing && failure.is_none()) {
             self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
         }
         match failure {
