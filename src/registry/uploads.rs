@@ -131,7 +131,12 @@ impl Registry {
             return Err(RegistryError::RangeInvalid { offset });
         };
         let exact = chunk_length(range, offset)?;
-        let writer = self.store.upload_writer(id, offset, store_state.as_deref()).await?;
+        let writer = match self.store.upload_writer(id, offset, store_state.as_deref()).await {
+            Ok(w) => w,
+            // Another request (perhaps on another replica) is writing this session.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(RegistryError::RangeInvalid { offset }),
+            Err(e) => return Err(e.into()),
+        };
         let rules = ChunkRules { exact, completing };
         let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, rules).await?;
         Ok((size, hasher, writer, busy))

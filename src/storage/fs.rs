@@ -70,9 +70,20 @@ impl FsStore {
 
     /// Opens the upload for appending at `offset`, first truncating anything past it
     /// (bytes written after the last durable checkpoint are not part of the upload).
+    ///
+    /// The file is locked (`flock`) for the writer's lifetime, so two requests — in this
+    /// process or another one on the same filesystem — never write one session at once;
+    /// the second gets `WouldBlock`. A crashed writer's lock goes with its process.
     pub async fn upload_writer(&self, id: &UploadId, offset: u64) -> io::Result<FsWriter> {
-        let mut file =
+        let file =
             OpenOptions::new().write(true).create(true).truncate(false).open(self.path(Key::UploadData(id))).await?;
+        // A non-blocking flock: cheap enough to call on the async thread.
+        let std_file = file.into_std().await;
+        let mut file = match std_file.try_lock() {
+            Ok(()) => File::from_std(std_file),
+            Err(std::fs::TryLockError::WouldBlock) => return Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        };
         file.set_len(offset).await?;
         file.seek(SeekFrom::Start(offset)).await?;
         Ok(FsWriter { file: BufWriter::with_capacity(WRITE_BUFFER, file) })
