@@ -17,6 +17,8 @@
 #   CONF_KEEP=1            keep the temp dir (logs, stores) even on success
 #   CONF_STORAGE=s3        berth keeps blobs in S3: a moto_server (from the venv) is
 #                          started on a free port with a fresh bucket
+#   CONF_DATABASE=postgres berth keeps metadata in a PostgreSQL started here (initdb +
+#                          pg_ctl as user postgres, on a free loopback port)
 #   BERTH_VENV             venv with oras+requests (default /var/cache/berth-venv)
 #   CARGO_TARGET_DIR       where cargo puts the berth binary
 set -euo pipefail
@@ -96,6 +98,7 @@ start_berth() {
     CONF_AUTH=1
     CONF_PRIVATE=1
     [ "${CONF_STORAGE:-filesystem}" = s3 ] && start_moto
+    [ "${CONF_DATABASE:-sqlite}" = postgres ] && start_postgres
     export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
         BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS \
         BERTH_AUTH__DEFAULT_PRIVATE=true
@@ -124,6 +127,25 @@ start_moto() {
     export BERTH_STORAGE__KIND=s3 BERTH_STORAGE__S3__BUCKET=berth BERTH_STORAGE__S3__PREFIX=conformance \
         BERTH_STORAGE__S3__ENDPOINT=http://127.0.0.1:$port BERTH_STORAGE__S3__ALLOW_HTTP=true \
         BERTH_STORAGE__S3__ACCESS_KEY_ID=test BERTH_STORAGE__S3__SECRET_ACCESS_KEY=test
+}
+
+# start_postgres: a PostgreSQL for berth's metadata, stopped with everything else.
+start_postgres() {
+    local bin port dir=$TMP/pg
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -x "$bin/initdb" ] || { log "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
+    port=$(free_port)
+    # postgres must be able to reach its directory: traverse (not list) the temp dir.
+    chmod o+x "$TMP"
+    mkdir -p "$dir" && chown postgres:postgres "$dir"
+    runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust >"$TMP/pg-init.log" 2>&1 ||
+        { log "initdb failed"; cat "$TMP/pg-init.log" >&2; exit 1; }
+    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
+        { log "pg_ctl start failed"; cat "$dir/log" >&2; exit 1; }
+    PIDS+=("$(head -n 1 "$dir/data/postmaster.pid")")
+    log "postgres pid ${PIDS[-1]} on 127.0.0.1:$port"
+    export BERTH_DATABASE__URL=postgres://postgres@127.0.0.1:$port/postgres
 }
 
 berth_ready() {
@@ -237,7 +259,7 @@ passed=$(grep -c '^PASS ' "$CONF_RESULTS" || true)
 failed=$(grep -c '^FAIL ' "$CONF_RESULTS" || true)
 skipped=$(grep -c '^SKIP ' "$CONF_RESULTS" || true)
 echo
-echo "conformance results ($TARGET at $CONF_REGISTRY, storage ${CONF_STORAGE:-filesystem}):"
+echo "conformance results ($TARGET at $CONF_REGISTRY, storage ${CONF_STORAGE:-filesystem}, database ${CONF_DATABASE:-sqlite}):"
 sed 's/^/  /' "$CONF_RESULTS"
 if [ "$failed" != 0 ]; then
     echo
