@@ -7,7 +7,8 @@
 #   CONF_REGISTRY   host:port of the registry under test (plain HTTP, loopback)
 #   CONF_AUTH       1 if the registry enforces token auth (berth), 0 if not
 #                   (Distribution's reference server, used to check the scripts)
-#   CONF_PRIVATE    1 if collections are created private (anonymous pulls fail)
+#   CONF_PRIVATE    1 if the admin's collection `conf` is private (anonymous pulls fail);
+#                   users' own collections are public (berth's default)
 #   CONF_ADMIN_USER / CONF_ADMIN_PASS   superuser credentials
 #   CONF_USER / CONF_USER_PASS          an ordinary user's credentials
 #   CONF_CLIENT     short client name, used in results and repository names

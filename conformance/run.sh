@@ -3,9 +3,9 @@
 #
 #   bash conformance/run.sh [CLIENT...]      # default: all of them
 #
-# Builds berth, starts it on a free loopback port with a new data dir (new
-# collections private, so anonymous pulls can be checked), creates an ordinary
-# user, starts a private dockerd and containerd when their clients are chosen,
+# Builds berth, starts it on a free loopback port with a new data dir on berth's
+# default settings (the admin's collection `conf` made private, so anonymous pulls
+# can be checked), creates ordinary users, starts a private dockerd and containerd when their clients are chosen,
 # then runs conformance/clients/<client>.{sh,py}, one process each. Every check
 # is one line in the results; the last line is "N passed, N failed". Exits
 # non-zero if any check failed. Everything started here is stopped by PID.
@@ -99,9 +99,10 @@ start_berth() {
     CONF_PRIVATE=1
     [ "${CONF_STORAGE:-filesystem}" = s3 ] && start_moto
     [ "${CONF_DATABASE:-sqlite}" = postgres ] && start_postgres
+    # berth's own defaults (new collections public); only the admin's `conf` collection
+    # is made private below, so anonymous and other users can be refused there.
     export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
-        BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS \
-        BERTH_AUTH__DEFAULT_PRIVATE=true
+        BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS
     NO_COLOR=1 RUST_LOG=${RUST_LOG:-info,berth=debug,tower_http=debug} "$bin" serve >"$TMP/berth.log" 2>&1 &
     PIDS+=($!)
     BERTH_LOG=$TMP/berth.log
@@ -114,6 +115,8 @@ start_berth() {
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
     printf '%s' "$CONF_USER2_PASS" | "$bin" user create "$CONF_USER2" --role user --password-stdin \
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
+    "$bin" collection create conf --owner "$CONF_ADMIN_USER" --private >>"$TMP/berth-cli.log" 2>&1 ||
+        { log "berth collection create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
 }
 
 # start_moto: an S3 server for berth's blobs, and the settings that point berth at it.

@@ -101,7 +101,8 @@ catalog_checks() {
     login "$CONF_ADMIN_USER" "$CONF_ADMIN_PASS" >>"$CONF_LOG" 2>&1
     equal "catalog as admin shows every repository" \
         "$CONF_USER-podman/img conf/podman-img " "$(search_names "$AUTH")"
-    equal "catalog as nobody shows no private repository" "x" "$(search_names "$W/empty-auth.json")x"
+    equal "catalog as nobody shows only the public repository" "$CONF_USER-podman/img " \
+        "$(search_names "$W/empty-auth.json")"
 }
 auth_only "catalog checks" catalog_checks
 run podman logout --authfile "$AUTH" "$REG"
