@@ -75,15 +75,19 @@ pub async fn authenticate_api_token(db: &Db, secret: &str) -> Result<Authenticat
     }
     let token =
         db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?.ok_or(CredentialError::Invalid)?;
-    from_api_token(db, token).await
+    from_api_token(db, token, None).await
 }
 
-/// The token's user, if the token is live and the user active.
-async fn from_api_token(db: &Db, token: ApiTokenRow) -> Result<Authenticated, CredentialError> {
+/// The token's user (`user` when the caller already loaded it), if the token is live and
+/// the user active.
+async fn from_api_token(db: &Db, token: ApiTokenRow, user: Option<UserRow>) -> Result<Authenticated, CredentialError> {
     if token.revoked || token.expires_at.is_some_and(|e| e <= db::now()) {
         return Err(CredentialError::Invalid);
     }
-    let user = db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?;
+    let user = match user {
+        Some(u) if u.id == token.user_id => u,
+        _ => db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?,
+    };
     let (user, role) = active_with_role(user)?;
     db::users::touch_api_token(db, &token.id).await?;
     Ok(Authenticated { user, role, read_only: token.read_only, api_token_id: Some(token.id) })
@@ -99,7 +103,8 @@ pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated,
     }
     match api_token_id {
         Some(id) => {
-            from_api_token(db, db::users::api_token_by_id(db, &id).await?.ok_or(CredentialError::Invalid)?).await
+            let token = db::users::api_token_by_id(db, &id).await?.ok_or(CredentialError::Invalid)?;
+            from_api_token(db, token, Some(user)).await
         }
         None => {
             let (user, role) = active_with_role(user)?;

@@ -241,7 +241,15 @@ pub async fn delete_api_token(db: &Db, user_id: i64, id: &str) -> Result<bool, D
     Ok(r.rows_affected() > 0)
 }
 
+/// Records a use of the token, at most once a minute: docker asks for a token per
+/// repository and action, and each would otherwise be a database write.
 pub async fn touch_api_token(db: &Db, id: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(now()).execute(&db.pool).await?;
+    sqlx::query(
+        "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60)",
+    )
+    .bind(id)
+    .bind(now())
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
