@@ -35,6 +35,17 @@ wait_until() {
     done
 }
 
+# auth_files: for the containers/image tools (podman, buildah, skopeo): AUTH, an auth
+# file that logins write to, an empty one at $CONF_WORK/empty-auth.json for anonymous
+# calls, and the flag arrays R (logged in) and ANON (plain HTTP on loopback).
+auth_files() {
+    AUTH=$CONF_WORK/auth.json
+    echo '{}' >"$AUTH"
+    echo '{}' >"$CONF_WORK/empty-auth.json"
+    R=(--tls-verify=false --authfile "$AUTH")
+    ANON=(--tls-verify=false --authfile "$CONF_WORK/empty-auth.json")
+}
+
 # --- results -----------------------------------------------------------------
 
 _record() { printf '%s %s: %s\n' "$1" "${CONF_CLIENT:-run}" "$2" >>"$CONF_RESULTS"; }

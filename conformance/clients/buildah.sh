@@ -10,11 +10,7 @@ source "$CONF_DIR/lib.sh"
 
 W=$CONF_WORK
 buildah() { command buildah --root "$W/store" --runroot "$W/run" --storage-driver vfs "$@"; }
-AUTH=$W/auth.json
-echo '{}' >"$AUTH"
-echo '{}' >"$W/empty-auth.json"
-R=(--tls-verify=false --authfile "$AUTH")
-ANON=(--tls-verify=false --authfile "$W/empty-auth.json")
+auth_files
 
 REG=$CONF_REGISTRY
 IMG=$REG/conf/buildah-img:v1

@@ -12,12 +12,7 @@ podman() {
     command podman --root "$W/store" --runroot "$W/run" --tmpdir "$W/tmp" --storage-driver vfs \
         --cgroup-manager=cgroupfs --events-backend=file "$@"
 }
-AUTH=$W/auth.json
-echo '{}' >"$AUTH"
-echo '{}' >"$W/empty-auth.json"
-# TLS off: the registry is plain HTTP on loopback.
-R=(--tls-verify=false --authfile "$AUTH")
-ANON=(--tls-verify=false --authfile "$W/empty-auth.json")
+auth_files
 
 REG=$CONF_REGISTRY
 IMG=$REG/conf/podman-img:v1
