@@ -46,6 +46,89 @@ auth_files() {
     ANON=(--tls-verify=false --authfile "$CONF_WORK/empty-auth.json")
 }
 
+# --- berth under test (run.sh, official.sh) -----------------------------------
+
+# stop_pid PID: TERM, then KILL after 10 s.
+stop_pid() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    # dockerd stops its own containerd on TERM; give both time to do it.
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# build_berth: build berth (debug, as `cargo test` does) and set BERTH_BIN. Uses ROOT
+# (the repository) and CARGO_TARGET_DIR.
+build_berth() {
+    log "building berth"
+    (cd "$ROOT" && cargo build --locked)
+    local target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$ROOT/$target ;; esac
+    BERTH_BIN=$target/debug/berth
+    [ -x "$BERTH_BIN" ] || { log "no binary at $BERTH_BIN"; exit 1; }
+}
+
+# launch_berth: start `berth serve` on CONF_REGISTRY with a fresh data dir under TMP, the
+# superuser `admin` with CONF_ADMIN_PASS, blobs in S3 (moto) with CONF_STORAGE=s3 and
+# metadata in PostgreSQL with CONF_DATABASE=postgres; wait until it answers. Sets BERTH_LOG.
+launch_berth() {
+    [ "${CONF_STORAGE:-filesystem}" = s3 ] && start_moto
+    [ "${CONF_DATABASE:-sqlite}" = postgres ] && start_postgres
+    export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
+        BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS
+    NO_COLOR=1 RUST_LOG=${RUST_LOG:-info,berth=debug,tower_http=debug} "$BERTH_BIN" serve >"$TMP/berth.log" 2>&1 &
+    PIDS+=($!)
+    BERTH_LOG=$TMP/berth.log
+    log "berth pid $! on $CONF_REGISTRY, log $BERTH_LOG"
+    if ! wait_until 60 berth_ready; then
+        log "berth did not answer 401 on /v2/ within 60 s"; tail -n 30 "$BERTH_LOG" >&2; exit 1
+    fi
+}
+
+berth_ready() {
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$CONF_REGISTRY/v2/")" = 401 ]
+}
+
+# --- services berth runs on (run.sh, official.sh) ------------------------------
+# Both use TMP (a scratch dir), PIDS (an array of started PIDs the caller stops) and
+# VENV (the venv with moto_server), and export the BERTH_* settings that point berth there.
+
+# start_moto: an S3 server for berth's blobs, and the settings that point berth at it.
+start_moto() {
+    local port; port=$(free_port)
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TMP/moto.log" 2>&1 &
+    PIDS+=($!)
+    log "moto_server pid $! on 127.0.0.1:$port"
+    wait_until 30 curl -s -o /dev/null "http://127.0.0.1:$port/" || { log "moto_server did not start"; exit 1; }
+    curl -sf -X PUT "http://127.0.0.1:$port/berth" >/dev/null || { log "creating the bucket failed"; exit 1; }
+    export BERTH_STORAGE__KIND=s3 BERTH_STORAGE__S3__BUCKET=berth BERTH_STORAGE__S3__PREFIX=conformance \
+        BERTH_STORAGE__S3__ENDPOINT=http://127.0.0.1:$port BERTH_STORAGE__S3__ALLOW_HTTP=true \
+        BERTH_STORAGE__S3__ACCESS_KEY_ID=test BERTH_STORAGE__S3__SECRET_ACCESS_KEY=test
+}
+
+# start_postgres: a PostgreSQL for berth's metadata, stopped with everything else.
+start_postgres() {
+    local bin port dir=$TMP/pg
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -x "$bin/initdb" ] || { log "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
+    port=$(free_port)
+    # postgres must be able to reach its directory: traverse (not list) the temp dir.
+    chmod o+x "$TMP"
+    mkdir -p "$dir" && chown postgres:postgres "$dir"
+    runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust >"$TMP/pg-init.log" 2>&1 ||
+        { log "initdb failed"; cat "$TMP/pg-init.log" >&2; exit 1; }
+    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
+        { log "pg_ctl start failed"; cat "$dir/log" >&2; exit 1; }
+    PIDS+=("$(head -n 1 "$dir/data/postmaster.pid")")
+    log "postgres pid ${PIDS[-1]} on 127.0.0.1:$port"
+    export BERTH_DATABASE__URL=postgres://postgres@127.0.0.1:$port/postgres
+}
+
 # --- results -----------------------------------------------------------------
 
 _record() { printf '%s %s: %s\n' "$1" "${CONF_CLIENT:-run}" "$2" >>"$CONF_RESULTS"; }

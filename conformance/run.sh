@@ -40,18 +40,6 @@ export CONF_RESULTS=$TMP/results
 PIDS=()      # started processes, stopped in reverse order
 KEEP=${CONF_KEEP:-0}
 
-stop_pid() {
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    # dockerd stops its own containerd on TERM; give both time to do it.
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$?
     set +e
@@ -80,15 +68,9 @@ has_client() {
 # --- the registry under test -------------------------------------------------
 
 start_berth() {
-    log "building berth"
-    (cd "$ROOT" && cargo build --locked)
-    local target=${CARGO_TARGET_DIR:-target}
-    case $target in /*) ;; *) target=$ROOT/$target ;; esac
-    local bin=$target/debug/berth
-    [ -x "$bin" ] || { log "no binary at $bin"; exit 1; }
-
-    local port; port=$(free_port)
-    CONF_REGISTRY=127.0.0.1:$port
+    build_berth
+    local bin=$BERTH_BIN
+    CONF_REGISTRY=127.0.0.1:$(free_port)
     CONF_ADMIN_USER="admin"
     CONF_ADMIN_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
     CONF_USER=alice
@@ -97,19 +79,9 @@ start_berth() {
     CONF_USER2_PASS=$(python3 -c 'import secrets;print(secrets.token_urlsafe(18))')
     CONF_AUTH=1
     CONF_PRIVATE=1
-    [ "${CONF_STORAGE:-filesystem}" = s3 ] && start_moto
-    [ "${CONF_DATABASE:-sqlite}" = postgres ] && start_postgres
     # berth's own defaults (new collections public); only the admin's `conf` collection
     # is made private below, so anonymous and other users can be refused there.
-    export BERTH_LISTEN=$CONF_REGISTRY BERTH_PUBLIC_URL=http://$CONF_REGISTRY \
-        BERTH_DATA_DIR=$TMP/berth-data BERTH_INITIAL_ADMIN_PASSWORD=$CONF_ADMIN_PASS
-    NO_COLOR=1 RUST_LOG=${RUST_LOG:-info,berth=debug,tower_http=debug} "$bin" serve >"$TMP/berth.log" 2>&1 &
-    PIDS+=($!)
-    BERTH_LOG=$TMP/berth.log
-    log "berth pid $! on $CONF_REGISTRY, log $BERTH_LOG"
-    if ! wait_until 60 berth_ready; then
-        log "berth did not answer 401 on /v2/ within 60 s"; tail -n 30 "$BERTH_LOG" >&2; exit 1
-    fi
+    launch_berth
     # Users are created once the server has made the superuser (first start).
     printf '%s' "$CONF_USER_PASS" | "$bin" user create "$CONF_USER" --role user --password-stdin \
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
@@ -117,42 +89,6 @@ start_berth() {
         >>"$TMP/berth-cli.log" 2>&1 || { log "berth user create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
     "$bin" collection create conf --owner "$CONF_ADMIN_USER" --private >>"$TMP/berth-cli.log" 2>&1 ||
         { log "berth collection create failed"; cat "$TMP/berth-cli.log" >&2; exit 1; }
-}
-
-# start_moto: an S3 server for berth's blobs, and the settings that point berth at it.
-start_moto() {
-    local port; port=$(free_port)
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TMP/moto.log" 2>&1 &
-    PIDS+=($!)
-    log "moto_server pid $! on 127.0.0.1:$port"
-    wait_until 30 curl -s -o /dev/null "http://127.0.0.1:$port/" || { log "moto_server did not start"; exit 1; }
-    curl -sf -X PUT "http://127.0.0.1:$port/berth" >/dev/null || { log "creating the bucket failed"; exit 1; }
-    export BERTH_STORAGE__KIND=s3 BERTH_STORAGE__S3__BUCKET=berth BERTH_STORAGE__S3__PREFIX=conformance \
-        BERTH_STORAGE__S3__ENDPOINT=http://127.0.0.1:$port BERTH_STORAGE__S3__ALLOW_HTTP=true \
-        BERTH_STORAGE__S3__ACCESS_KEY_ID=test BERTH_STORAGE__S3__SECRET_ACCESS_KEY=test
-}
-
-# start_postgres: a PostgreSQL for berth's metadata, stopped with everything else.
-start_postgres() {
-    local bin port dir=$TMP/pg
-    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-    [ -x "$bin/initdb" ] || { log "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
-    port=$(free_port)
-    # postgres must be able to reach its directory: traverse (not list) the temp dir.
-    chmod o+x "$TMP"
-    mkdir -p "$dir" && chown postgres:postgres "$dir"
-    runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust >"$TMP/pg-init.log" 2>&1 ||
-        { log "initdb failed"; cat "$TMP/pg-init.log" >&2; exit 1; }
-    runuser -u postgres -- "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
-        { log "pg_ctl start failed"; cat "$dir/log" >&2; exit 1; }
-    PIDS+=("$(head -n 1 "$dir/data/postmaster.pid")")
-    log "postgres pid ${PIDS[-1]} on 127.0.0.1:$port"
-    export BERTH_DATABASE__URL=postgres://postgres@127.0.0.1:$port/postgres
-}
-
-berth_ready() {
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$CONF_REGISTRY/v2/")" = 401 ]
 }
 
 start_reference() {

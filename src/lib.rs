@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod digest;
 pub mod manage;
+pub mod manifest;
 pub mod names;
 pub mod oci;
 pub mod registry;

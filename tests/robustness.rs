@@ -7,8 +7,9 @@ mod common;
 use berth::{
     auth::scope,
     digest::Digest,
+    manifest,
     names::{Reference, RepoName, Tag, UploadId},
-    oci::{endpoint, manifest, range},
+    oci::{Query, endpoint::Endpoint, range},
 };
 use common::*;
 use reqwest::Method;
@@ -76,7 +77,9 @@ fn parsers_never_panic() {
     let mut g = Gen(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
         let s = g.string(PATH_PIECES, 12);
-        let _ = endpoint::parse(&s);
+        for m in [Method::GET, Method::POST, Method::DELETE] {
+            let _ = Endpoint::parse(&m, &format!("/v2/{s}"), &Query::parse(s.split_once('?').map(|q| q.1)));
+        }
         let _ = s.parse::<Digest>();
         let _ = s.parse::<RepoName>();
         let _ = s.parse::<Tag>();

@@ -1,22 +1,78 @@
-//! Authorizing a Distribution API request from its bearer token alone (DESIGN §4):
-//! no token or a bad one is 401 with a challenge; a missing scope entry is 401
-//! `insufficient_scope`; an entry without the action is 403 `DENIED` for a named user and
-//! the same 401 for anonymous (so clients prompt for login).
+//! Authorizing a Distribution API request from its bearer token alone (DESIGN §4), once,
+//! for the needs its [`Endpoint`](super::endpoint::Endpoint) declares: no token or a bad
+//! one is 401 with a challenge; a missing entry is 401 `insufficient_scope`; an entry
+//! without the action is 403 `DENIED` for a named user and the same 401 for anonymous (so
+//! clients prompt for login). What passes becomes an [`Access`], the proof handlers take.
 
 use axum::http::{HeaderMap, header};
 
-use super::error::OciError;
+use super::{
+    endpoint::{Need, Resource, Rule},
+    error::OciError,
+};
 use crate::{
     auth::{jwt::Claims, rules::Actions},
-    names::RepoName,
     registry::Caller,
     server::App,
 };
 
-/// One resource a request needs.
-pub struct Need<'a> {
-    pub repo: &'a RepoName,
-    pub actions: Actions,
+/// Proof that a request's token grants what its endpoint needs. Only [`Access::authorize`]
+/// constructs one, so a handler that takes it cannot have skipped the check.
+#[derive(Debug)]
+pub struct Access {
+    caller: Caller,
+    /// Whether every [`Rule::Entry`] need was also granted its actions (a mount's source).
+    entries_granted: bool,
+}
+
+impl Access {
+    /// Who is acting, for the registry.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Whether the token grants the actions of the needs it only had to name (a mount's
+    /// source: `pull` there, so the blob may be mounted from it).
+    pub fn entries_granted(&self) -> bool {
+        self.entries_granted
+    }
+
+    /// Checks the request's token against `needs`: the one authorization of the API.
+    pub(super) fn authorize(app: &App, headers: &HeaderMap, needs: &[Need]) -> Result<Access, OciError> {
+        let scopes: Vec<String> = needs.iter().map(|n| n.resource.scope(n.actions)).collect();
+        let claims = bearer(headers)
+            .and_then(|t| app.keys.verify(t))
+            .ok_or_else(|| OciError::unauthorized(&challenge(app, &scopes, false)))?;
+        let mut entries_granted = true;
+        for need in needs {
+            let Some(granted) = granted(&claims, &need.resource) else {
+                return Err(OciError::unauthorized(&challenge(app, &scopes, true)));
+            };
+            let ok = granted.contains(need.actions) || need.or.is_some_and(|alt| granted.contains(alt));
+            match need.rule {
+                _ if ok => {}
+                Rule::Entry => entries_granted = false,
+                Rule::Grant if claims.sub.is_empty() => {
+                    return Err(OciError::unauthorized(&challenge(app, &scopes, true)));
+                }
+                Rule::Grant => {
+                    return Err(OciError::denied(format!(
+                        "{} access to {} denied",
+                        need.actions,
+                        name(&need.resource)
+                    )));
+                }
+            }
+        }
+        Ok(Access { caller: Caller { sub: claims.sub, iat: claims.iat }, entries_granted })
+    }
+}
+
+fn name(r: &Resource) -> &str {
+    match r {
+        Resource::Repository(n) => n.as_str(),
+        Resource::Catalog => "the catalog",
+    }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -25,63 +81,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-impl App {
-    fn challenge(&self, scopes: &[String], insufficient: bool) -> String {
-        let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", self.realm, self.config.auth.service);
-        if !scopes.is_empty() {
-            c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
-        }
-        if insufficient {
-            c.push_str(",error=\"insufficient_scope\"");
-        }
-        c
+fn challenge(app: &App, scopes: &[String], insufficient: bool) -> String {
+    let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", app.realm, app.config.auth.service);
+    if !scopes.is_empty() {
+        c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
     }
-
-    /// The verified claims, or 401 with a challenge for `scopes`.
-    pub fn claims(&self, headers: &HeaderMap, scopes: &[String]) -> Result<Claims, OciError> {
-        bearer(headers)
-            .and_then(|t| self.keys.verify(t))
-            .ok_or_else(|| OciError::unauthorized(&self.challenge(scopes, false)))
+    if insufficient {
+        c.push_str(",error=\"insufficient_scope\"");
     }
-
-    /// Checks that the token grants every need; returns the caller.
-    pub fn authorize(&self, headers: &HeaderMap, needs: &[Need<'_>]) -> Result<Caller, OciError> {
-        let scopes: Vec<String> = needs.iter().map(|n| format!("repository:{}:{}", n.repo, n.actions)).collect();
-        let claims = self.claims(headers, &scopes)?;
-        self.check(&claims, needs, &scopes)
-    }
-
-    /// Checks verified claims against the needs; `scopes` go into a challenge.
-    pub fn check(&self, claims: &Claims, needs: &[Need<'_>], scopes: &[String]) -> Result<Caller, OciError> {
-        for need in needs {
-            match granted(claims, "repository", need.repo.as_str()) {
-                None => return Err(self.insufficient(scopes)),
-                Some(g) if g.contains(need.actions) => {}
-                Some(_) if claims.sub.is_empty() => return Err(self.insufficient(scopes)),
-                Some(_) => return Err(OciError::denied(format!("{} access to {} denied", need.actions, need.repo))),
-            }
-        }
-        Ok(Caller { sub: claims.sub.clone(), iat: claims.iat })
-    }
-
-    pub fn insufficient(&self, scopes: &[String]) -> OciError {
-        OciError::unauthorized(&self.challenge(scopes, true))
-    }
-
-    /// For `_catalog`: the token must carry `registry:catalog:*`.
-    pub fn authorize_catalog(&self, headers: &HeaderMap) -> Result<Claims, OciError> {
-        let scopes = ["registry:catalog:*".to_owned()];
-        let claims = self.claims(headers, &scopes)?;
-        if claims.access.iter().any(|a| a.kind == "registry" && a.name == "catalog") {
-            Ok(claims)
-        } else {
-            Err(self.insufficient(&scopes))
-        }
-    }
+    c
 }
 
 /// The actions the token grants on a resource; `None` when it has no entry for it.
-pub fn granted(claims: &Claims, kind: &str, name: &str) -> Option<Actions> {
+fn granted(claims: &Claims, resource: &Resource) -> Option<Actions> {
+    let (kind, name) = match resource {
+        Resource::Repository(r) => ("repository", r.as_str()),
+        Resource::Catalog => ("registry", "catalog"),
+    };
     let mut found = None;
     for a in claims.access.iter().filter(|a| a.kind == kind && a.name == name) {
         let acts = a.actions.iter().fold(Actions::NONE, |acc, x| acc.union(Actions::parse_list(x)));

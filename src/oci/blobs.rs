@@ -4,16 +4,15 @@ use axum::{body::Body, http::StatusCode, response::Response};
 
 use super::{
     Req,
-    access::Need,
-    endpoint::actions_for,
+    access::Access,
     error::OciError,
     range::{RangeOutcome, parse_range},
     respond,
 };
 use crate::{digest::Digest, names::RepoName, registry::BlobData};
 
-pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
+pub async fn get(req: &Req<'_>, access: &Access, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
+    let caller = access.caller();
     let registry = &req.app.registry;
     let mut headers = vec![
         ("docker-content-digest", digest.to_string()),
@@ -21,11 +20,11 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
         ("accept-ranges", "bytes".to_owned()),
     ];
     if req.method == axum::http::Method::HEAD {
-        let size = registry.blob_size(&caller, repo, digest).await?;
+        let size = registry.blob_size(caller, repo, digest).await?;
         headers.push(("content-length", size.to_string()));
         return Ok(respond(StatusCode::OK, &headers, Body::empty()));
     }
-    let data = registry.open_blob(&caller, repo, digest).await?;
+    let data = registry.open_blob(caller, repo, digest).await?;
     let size = data.size();
     let (status, start, len) = match parse_range(req.header("range"), size) {
         RangeOutcome::Full => (StatusCode::OK, 0, size),
@@ -40,7 +39,7 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
     };
     headers.push(("content-length", len.to_string()));
     let body = match data {
-        BlobData::Bytes(b) => Body::from(b[start as usize..(start + len) as usize].to_vec()),
+        BlobData::Bytes(b) => Body::from(b.get(start as usize..(start + len) as usize).unwrap_or_default().to_vec()),
         BlobData::Stored { key, .. } => {
             Body::from_stream(registry.read_blob(digest, key.as_deref(), start, len).await?)
         }
@@ -48,8 +47,7 @@ pub async fn get(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Resp
     Ok(respond(status, &headers, body))
 }
 
-pub async fn delete(req: &Req<'_>, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
-    req.app.registry.delete_blob(&caller, repo, digest).await?;
+pub async fn delete(req: &Req<'_>, access: &Access, repo: &RepoName, digest: &Digest) -> Result<Response, OciError> {
+    req.app.registry.delete_blob(access.caller(), repo, digest).await?;
     Ok(respond(StatusCode::ACCEPTED, &[("docker-content-digest", digest.to_string())], Body::empty()))
 }

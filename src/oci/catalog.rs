@@ -2,14 +2,8 @@
 
 use axum::{body::Body, http::StatusCode, response::Response};
 
-use super::{Req, access::Need, error::OciError, manifest::OCI_INDEX, respond};
-use crate::{
-    auth::rules::{Actions, Role},
-    db::{self, repos::CatalogScope},
-    digest::Digest,
-    names::RepoName,
-    registry::RegistryError,
-};
+use super::{Req, access::Access, error::OciError, respond};
+use crate::{digest::Digest, manifest::OCI_INDEX, names::RepoName};
 
 /// Most entries one page returns.
 const PAGE_MAX: u32 = 1000;
@@ -46,49 +40,30 @@ fn listing(path: &str, n: u32, items: Vec<String>, key: &str, extra: Option<(&st
     respond(StatusCode::OK, &headers, Body::from(serde_json::Value::Object(body).to_string()))
 }
 
-pub async fn tags(req: &Req<'_>, repo: &RepoName) -> Result<Response, OciError> {
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL }])?;
+pub async fn tags(req: &Req<'_>, access: &Access, repo: &RepoName) -> Result<Response, OciError> {
     let (n, last) = page(req)?;
     // One extra row tells whether there is a next page.
-    let tags = req.app.registry.list_tags(&caller, repo, &last, n + 1).await?;
+    let tags = req.app.registry.list_tags(access.caller(), repo, &last, n + 1).await?;
     let tags = if n == 0 { vec![] } else { tags };
     Ok(listing(&format!("/v2/{repo}/tags/list"), n, tags, "tags", Some(("name", repo.as_str()))))
 }
 
-pub async fn catalog(req: &Req<'_>) -> Result<Response, OciError> {
-    let claims = req.app.authorize_catalog(&req.headers)?;
+/// Only what the caller may pull, decided in the database.
+pub async fn catalog(req: &Req<'_>, access: &Access) -> Result<Response, OciError> {
     let (n, last) = page(req)?;
-    let scope = visibility(req, &claims.sub).await?;
-    let repos = if n == 0 {
-        vec![]
-    } else {
-        db::repos::catalog(&req.app.registry.db, &scope, &last, i64::from(n) + 1)
-            .await
-            .map_err(crate::registry::RegistryError::from)?
-    };
+    let public = !req.app.config.auth.private_registry;
+    let repos = if n == 0 { vec![] } else { req.app.registry.catalog(access.caller(), public, &last, n + 1).await? };
     Ok(listing("/v2/_catalog", n, repos, "repositories", None))
 }
 
-/// Which repositories `sub` may pull, as a filter the database applies.
-pub(super) async fn visibility(req: &Req<'_>, sub: &str) -> Result<CatalogScope, OciError> {
-    if sub.is_empty() {
-        let private = req.app.config.auth.private_registry;
-        return Ok(if private { CatalogScope::Nothing } else { CatalogScope::Public });
-    }
-    let user = db::users::by_name(&req.app.registry.db, sub).await.map_err(RegistryError::from)?;
-    Ok(match user {
-        Some(u) if u.active => match Role::parse(&u.role) {
-            Some(r) if r.is_staff() => CatalogScope::All,
-            _ => CatalogScope::User(u.id),
-        },
-        _ => CatalogScope::Nothing,
-    })
-}
-
-pub async fn referrers(req: &Req<'_>, repo: &RepoName, subject: &Digest) -> Result<Response, OciError> {
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL }])?;
+pub async fn referrers(
+    req: &Req<'_>,
+    access: &Access,
+    repo: &RepoName,
+    subject: &Digest,
+) -> Result<Response, OciError> {
     let filter = req.query.get("artifactType");
-    let rows = req.app.registry.referrers(&caller, repo, subject).await?;
+    let rows = req.app.registry.referrers(access.caller(), repo, subject).await?;
     let manifests: Vec<serde_json::Value> = rows
         .into_iter()
         .filter(|r| filter.is_none_or(|f| r.3.as_deref() == Some(f)))

@@ -52,8 +52,15 @@ impl OciError {
     pub fn unsupported(msg: &str) -> OciError {
         OciError::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", msg)
     }
+    /// A path that is no endpoint: as unknown as a repository that does not exist.
     pub fn not_found() -> OciError {
-        OciError::new(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint")
+        OciError::name_unknown()
+    }
+    pub fn name_unknown() -> OciError {
+        OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
+    }
+    pub fn manifest_unknown() -> OciError {
+        OciError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown")
     }
     pub fn upload_unknown() -> OciError {
         OciError::new(StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN", "upload unknown")
@@ -81,10 +88,8 @@ impl From<RegistryError> for OciError {
         use RegistryError as E;
         match e {
             E::Denied => OciError::denied("access denied: the token predates this collection"),
-            E::NameUnknown => {
-                OciError::new(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry")
-            }
-            E::ManifestUnknown => OciError::new(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"),
+            E::NameUnknown => OciError::name_unknown(),
+            E::ManifestUnknown => OciError::manifest_unknown(),
             E::BlobUnknown => OciError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry"),
             E::UploadUnknown => OciError::upload_unknown(),
             E::DigestInvalid(m) => OciError::digest_invalid(&m),

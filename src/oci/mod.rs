@@ -1,17 +1,18 @@
-//! The OCI Distribution API under `/v2/`. Each request's path is parsed once into an
-//! [`endpoint::Endpoint`]; one `match` dispatches to thin handlers that authorize from the
-//! token, call the registry, and map the result to the wire.
+//! The OCI Distribution API under `/v2/`. Each request is parsed once into an
+//! [`endpoint::Endpoint`], which says what access it needs; [`handle`] checks that access
+//! once, and one `match` dispatches to thin handlers that take the resulting
+//! [`access::Access`], call the registry, and map the result to the wire.
 
 pub mod access;
 mod blobs;
 mod catalog;
 pub mod endpoint;
 pub mod error;
-pub mod manifest;
 mod manifests;
 pub mod range;
 mod uploads;
 
+use axum::body::BodyDataStream;
 use axum::{
     Router,
     body::Body,
@@ -20,10 +21,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::any,
 };
-use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{StreamExt, TryStreamExt, stream::MapErr};
 
-use self::{endpoint::Endpoint, error::OciError};
+use self::{access::Access, endpoint::Endpoint, error::OciError};
 use crate::{
     registry::BoxError,
     server::{App, AppState},
@@ -37,8 +37,9 @@ pub fn routes() -> Router<AppState> {
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(uri: &Uri) -> Query {
-        Query(form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect())
+    /// Decodes a query string (`None`: no query).
+    pub fn parse(query: Option<&str>) -> Query {
+        Query(form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
     }
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
@@ -62,9 +63,32 @@ impl Req<'_> {
     }
 }
 
-/// The request body as a stream of chunks, for the registry to consume.
-pub fn body_stream(body: Body) -> impl Stream<Item = Result<Bytes, BoxError>> + Unpin {
-    body.into_data_stream().map_err(|e| Box::new(e) as BoxError)
+/// The request body as a stream of chunks, for the registry to consume. Handlers take it
+/// by `&mut`, so that what they leave unread can be drained when they fail.
+pub type RequestBody = MapErr<BodyDataStream, fn(axum::Error) -> BoxError>;
+
+fn box_error(e: axum::Error) -> BoxError {
+    Box::new(e)
+}
+
+/// Most of a refused request's body that is read and dropped (see [`drain`]).
+const DRAIN_MAX: u64 = 32 << 20;
+
+/// Reads and drops what is left of a refused request's body, up to [`DRAIN_MAX`]. A server
+/// that answers (a 401, or a 416 for a misplaced chunk) and closes the connection with the
+/// body unread makes the kernel reset it: a client still writing a multi-megabyte chunk
+/// gets "broken pipe" and never sees the answer. Larger bodies are not worth the reading.
+async fn drain(body: &mut RequestBody, declared: Option<u64>) {
+    if declared.is_some_and(|n| n > DRAIN_MAX) {
+        return;
+    }
+    let mut read = 0u64;
+    while read <= DRAIN_MAX {
+        match body.next().await {
+            Some(Ok(chunk)) => read += chunk.len() as u64,
+            Some(Err(_)) | None => return,
+        }
+    }
 }
 
 /// Builds a response from a status, headers and body.
@@ -80,46 +104,36 @@ pub fn respond(status: StatusCode, headers: &[(&str, String)], body: Body) -> Re
 }
 
 async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
-    let path = uri.path().strip_prefix("/v2").unwrap_or("").trim_start_matches('/').to_owned();
-    let req = Req { app: &app, method, headers, query: Query::parse(&uri) };
-    match handle(&req, &path, body).await {
+    let req = Req { app: &app, method, headers, query: Query::parse(uri.query()) };
+    let mut body: RequestBody = body.into_data_stream().map_err(box_error as fn(axum::Error) -> BoxError);
+    match handle(&req, uri.path(), &mut body).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            drain(&mut body, req.header("content-length").and_then(|n| n.parse().ok())).await;
+            e.into_response()
+        }
     }
 }
 
-async fn handle(req: &Req<'_>, path: &str, body: Body) -> Result<Response, OciError> {
-    let endpoint = endpoint::parse(path)?;
-    let m = &req.method;
-    let (get, head, put, post, patch, delete) = (
-        m == Method::GET,
-        m == Method::HEAD,
-        m == Method::PUT,
-        m == Method::POST,
-        m == Method::PATCH,
-        m == Method::DELETE,
-    );
+/// Parses the request, checks its access (the only authorization in the API), dispatches.
+async fn handle(req: &Req<'_>, path: &str, body: &mut RequestBody) -> Result<Response, OciError> {
+    let endpoint = Endpoint::parse(&req.method, path, &req.query)?;
+    let access = Access::authorize(req.app, &req.headers, &endpoint.needs())?;
+    let a = &access;
     match endpoint {
-        Endpoint::Base if get || head => base(req),
-        Endpoint::Catalog if get => catalog::catalog(req).await,
-        Endpoint::Tags(repo) if get => catalog::tags(req, &repo).await,
-        Endpoint::Referrers(repo, d) if get => catalog::referrers(req, &repo, &d).await,
-        Endpoint::Manifest(repo, r) if get || head => manifests::get(req, &repo, &r).await,
-        Endpoint::Manifest(repo, r) if put => manifests::put(req, &repo, &r, body).await,
-        Endpoint::Manifest(repo, r) if delete => manifests::delete(req, &repo, &r).await,
-        Endpoint::Blob(repo, d) if get || head => blobs::get(req, &repo, &d).await,
-        Endpoint::Blob(repo, d) if delete => blobs::delete(req, &repo, &d).await,
-        Endpoint::UploadStart(repo) if post => uploads::start(req, &repo, body).await,
-        Endpoint::Upload(repo, id) if get => uploads::status(req, &repo, &id).await,
-        Endpoint::Upload(repo, id) if patch => uploads::patch(req, &repo, &id, body).await,
-        Endpoint::Upload(repo, id) if put => uploads::put(req, &repo, &id, body).await,
-        Endpoint::Upload(repo, id) if delete => uploads::cancel(req, &repo, &id).await,
-        _ => Err(OciError::unsupported("method not allowed on this endpoint")),
+        Endpoint::Base => Ok(respond(StatusCode::OK, &[("content-type", "application/json".into())], Body::from("{}"))),
+        Endpoint::Catalog => catalog::catalog(req, a).await,
+        Endpoint::Tags(repo) => catalog::tags(req, a, &repo).await,
+        Endpoint::Referrers(repo, d) => catalog::referrers(req, a, &repo, &d).await,
+        Endpoint::GetManifest(repo, r) => manifests::get(req, a, &repo, r.as_ref()).await,
+        Endpoint::PutManifest(repo, r) => manifests::put(req, a, &repo, &r, body).await,
+        Endpoint::DeleteManifest(repo, r) => manifests::delete(req, a, &repo, &r).await,
+        Endpoint::GetBlob(repo, d) => blobs::get(req, a, &repo, &d).await,
+        Endpoint::DeleteBlob(repo, d) => blobs::delete(req, a, &repo, &d).await,
+        Endpoint::StartUpload(repo, mount) => uploads::start(req, a, &repo, mount, body).await,
+        Endpoint::UploadStatus(repo, id) => uploads::status(req, a, &repo, &id).await,
+        Endpoint::UploadChunk(repo, id) => uploads::patch(req, a, &repo, &id, body).await,
+        Endpoint::UploadFinish(repo, id) => uploads::put(req, a, &repo, &id, body).await,
+        Endpoint::UploadCancel(repo, id) => uploads::cancel(req, a, &repo, &id).await,
     }
-}
-
-/// `GET /v2/`: 200 for any valid token, else the challenge without a scope.
-fn base(req: &Req<'_>) -> Result<Response, OciError> {
-    req.app.claims(&req.headers, &[])?;
-    Ok(respond(StatusCode::OK, &[("content-type", "application/json".into())], Body::from("{}")))
 }

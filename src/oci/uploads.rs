@@ -2,11 +2,8 @@
 
 use axum::{body::Body, http::StatusCode, response::Response};
 
-use super::{
-    Req, access::Need, body_stream, endpoint::actions_for, error::OciError, range::parse_content_range, respond,
-};
+use super::{Req, RequestBody, access::Access, endpoint::Mount, error::OciError, range::parse_content_range, respond};
 use crate::{
-    auth::rules::Actions,
     digest::{Algorithm, Digest},
     names::{RepoName, UploadId},
     registry::{Caller, RegistryError, UploadState},
@@ -58,50 +55,42 @@ fn digest_param(req: &Req<'_>) -> Result<Option<Digest>, OciError> {
         .transpose()
 }
 
-pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Response, OciError> {
-    let push = Need { repo, actions: actions_for(&req.method) };
+pub async fn start(
+    req: &Req<'_>,
+    access: &Access,
+    repo: &RepoName,
+    mount: Mount,
+    body: &mut RequestBody,
+) -> Result<Response, OciError> {
     let registry = &req.app.registry;
-    let mount: Option<Digest> = req
-        .query
-        .get("mount")
-        .map(|m| m.parse().map_err(|_| OciError::digest_invalid("invalid mount digest")))
-        .transpose()?;
-    let from: Option<RepoName> = mount.as_ref().and(req.query.get("from")).and_then(|f| f.parse().ok());
-    let (caller, may_pull_from) = match &from {
-        // A mount from a named repository also needs pull there (DESIGN §5): the
-        // challenge names both, and a token without an entry for `from` is 401.
-        Some(from) => {
-            let scopes = [format!("repository:{repo}:pull,push"), format!("repository:{from}:pull")];
-            let claims = req.app.claims(&req.headers, &scopes)?;
-            let caller = req.app.check(&claims, &[push], &scopes)?;
-            match super::access::granted(&claims, "repository", from.as_str()) {
-                None => return Err(req.app.insufficient(&scopes)),
-                Some(g) => (caller, g.contains(Actions::PULL)),
-            }
+    let caller = access.caller();
+    let mounted = match &mount {
+        // From a named repository: only with pull there (DESIGN §5); else a session.
+        Mount::From(digest, from) => {
+            (access.entries_granted() && registry.mount_blob(caller, repo, digest, from).await?).then_some(digest)
         }
-        None => (req.app.authorize(&req.headers, &[push])?, false),
+        // Without `from`: any repository the caller may pull will do.
+        Mount::Anywhere(digest) => {
+            let public = !req.app.config.auth.private_registry;
+            registry.mount_visible_blob(caller, repo, digest, public).await?.then_some(digest)
+        }
+        Mount::Invalid => None,
+        Mount::No => {
+            if let Some(digest) = digest_param(req)? {
+                registry.upload_monolithic(caller, repo, &digest, body).await?;
+                return Ok(blob_created(repo, &digest));
+            }
+            None
+        }
     };
-    if let Some(digest) = &mount {
-        let mounted = match &from {
-            Some(from) => may_pull_from && registry.mount_blob(&caller, repo, digest, from).await?,
-            // Without `from`: any repository the caller may pull will do.
-            None => {
-                let scope = super::catalog::visibility(req, &caller.sub).await?;
-                registry.mount_visible_blob(&caller, repo, digest, &scope).await?
-            }
-        };
-        if mounted {
-            return Ok(blob_created(repo, digest));
-        }
-    } else if let Some(digest) = digest_param(req)? {
-        registry.upload_monolithic(&caller, repo, &digest, body_stream(body)).await?;
-        return Ok(blob_created(repo, &digest));
+    if let Some(digest) = mounted {
+        return Ok(blob_created(repo, digest));
     }
     let algorithm = match req.query.get("digest-algorithm") {
         None => Algorithm::Sha256,
         Some(a) => a.parse().map_err(|_| OciError::digest_invalid("unsupported digest algorithm"))?,
     };
-    let s = registry.start_upload(&caller, repo, algorithm).await?;
+    let s = registry.start_upload(caller, repo, algorithm).await?;
     let mut resp = session_response(StatusCode::ACCEPTED, repo, &s);
     if let Some(min) = registry.store.chunk_min_length() {
         // Chunks below an S3 part's minimum would have to be buffered server-side.
@@ -110,21 +99,23 @@ pub async fn start(req: &Req<'_>, repo: &RepoName, body: Body) -> Result<Respons
     Ok(resp)
 }
 
-pub async fn status(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
-    // Reading an upload's status is part of pushing: it needs push, like the session.
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL.union(Actions::PUSH) }])?;
-    let s = req.app.registry.upload_status(&caller, repo, id).await?;
+/// Needs only `pull` (what clients ask for a GET); the session is bound to its `sub`.
+pub async fn status(req: &Req<'_>, access: &Access, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
+    let s = req.app.registry.upload_status(access.caller(), repo, id).await?;
     Ok(session_response(StatusCode::NO_CONTENT, repo, &s))
 }
 
-pub async fn patch(req: &Req<'_>, repo: &RepoName, id: &UploadId, body: Body) -> Result<Response, OciError> {
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
+pub async fn patch(
+    req: &Req<'_>,
+    access: &Access,
+    repo: &RepoName,
+    id: &UploadId,
+    body: &mut RequestBody,
+) -> Result<Response, OciError> {
+    let caller = access.caller();
     let registry = &req.app.registry;
-    let start = content_range_start(req, &caller, repo, id).await?;
-    let s = registry
-        .append_upload(&caller, repo, id, start, body_stream(body))
-        .await
-        .map_err(|e| upload_error(e, repo, id))?;
+    let start = content_range_start(req, caller, repo, id).await?;
+    let s = registry.append_upload(caller, repo, id, start, body).await.map_err(|e| upload_error(e, repo, id))?;
     Ok(session_response(StatusCode::ACCEPTED, repo, &s))
 }
 
@@ -147,21 +138,27 @@ async fn content_range_start(
     }
 }
 
-pub async fn put(req: &Req<'_>, repo: &RepoName, id: &UploadId, body: Body) -> Result<Response, OciError> {
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: actions_for(&req.method) }])?;
+pub async fn put(
+    req: &Req<'_>,
+    access: &Access,
+    repo: &RepoName,
+    id: &UploadId,
+    body: &mut RequestBody,
+) -> Result<Response, OciError> {
+    let caller = access.caller();
     let digest = digest_param(req)?.ok_or_else(|| OciError::digest_invalid("the digest parameter is required"))?;
-    let start = content_range_start(req, &caller, repo, id).await?;
+    let start = content_range_start(req, caller, repo, id).await?;
     req.app
         .registry
-        .finish_upload(&caller, repo, id, &digest, start, body_stream(body))
+        .finish_upload(caller, repo, id, &digest, start, body)
         .await
         .map_err(|e| upload_error(e, repo, id))?;
     Ok(blob_created(repo, &digest))
 }
 
-pub async fn cancel(req: &Req<'_>, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
-    // Cancelling is a write on the session: push, not the delete action.
-    let caller = req.app.authorize(&req.headers, &[Need { repo, actions: Actions::PULL.union(Actions::PUSH) }])?;
-    req.app.registry.cancel_upload(&caller, repo, id).await?;
+/// Needs `delete` (what clients ask for a DELETE) or `push`; the session is bound to its
+/// `sub`, so nobody cancels another principal's upload.
+pub async fn cancel(req: &Req<'_>, access: &Access, repo: &RepoName, id: &UploadId) -> Result<Response, OciError> {
+    req.app.registry.cancel_upload(access.caller(), repo, id).await?;
     Ok(respond(StatusCode::NO_CONTENT, &[("content-length", "0".into())], Body::empty()))
 }

@@ -69,15 +69,17 @@ impl Registry {
         if blobs::unlink(&self.db, id, digest.as_str()).await? { Ok(()) } else { Err(RegistryError::BlobUnknown) }
     }
 
-    /// Links a blob into `repo` if it is linked in any repository `scope` may pull.
+    /// Links a blob into `repo` if it is linked in any repository `caller` may pull
+    /// (anonymous: public ones, if `public`).
     pub async fn mount_visible_blob(
         &self,
         caller: &Caller,
         repo: &RepoName,
         digest: &Digest,
-        scope: &repos::CatalogScope,
+        public: bool,
     ) -> Result<bool> {
-        if !blobs::linked_where_visible(&self.db, digest.as_str(), scope).await? {
+        let scope = self.visibility(caller, public).await?;
+        if !blobs::linked_where_visible(&self.db, digest.as_str(), &scope).await? {
             return Ok(false);
         }
         let id = self.ensure_repo(caller, repo).await?;

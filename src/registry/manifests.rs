@@ -7,8 +7,8 @@ use crate::{
         repos::{self, Resolved},
     },
     digest::{Algorithm, Digest},
+    manifest,
     names::{Reference, RepoName, Tag},
-    oci::manifest,
 };
 
 /// A stored manifest.

@@ -3,6 +3,7 @@
 //! callers pass validated identifiers and get [`RegistryError`]s back.
 
 mod blobs;
+mod catalog;
 mod gc;
 mod manifests;
 mod uploads;

@@ -1,6 +1,7 @@
-//! Manifest parsing and validation (pure). Accepts OCI image manifests and indexes,
-//! Docker schema 2 manifests and manifest lists, and OCI artifacts; keeps nothing but
-//! what the registry needs to check references and answer referrers queries.
+//! Manifest parsing and validation (pure, shared by the registry and the HTTP layer).
+//! Accepts OCI image manifests and indexes, Docker schema 2 manifests and manifest lists,
+//! and OCI artifacts; keeps nothing but what the registry needs to check references and
+//! answer referrers queries.
 
 use std::collections::BTreeMap;
 
@@ -61,9 +62,47 @@ fn descriptor(d: &RawDescriptor, what: &str) -> Result<Digest, String> {
     d.digest.parse().map_err(|_| format!("{what}: invalid digest {:?}", d.digest))
 }
 
+/// Deepest JSON nesting a manifest may have (DESIGN §5). Real manifests nest four or five
+/// levels; common client parsers refuse documents far shallower than the 10,000 levels
+/// Go's encoding/json stops at, and berth stores what clients must be able to read back.
+pub const MAX_DEPTH: usize = 64;
+
+/// Whether the JSON text nests arrays and objects deeper than `max`, anywhere (also in
+/// fields berth never reads, which serde skips without counting). Brackets inside strings
+/// do not count. Only meaningful for valid JSON; invalid JSON is refused by the parser.
+fn nests_deeper_than(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses and validates a manifest body. `content_type` is the request's, without
 /// parameters. Errors are `MANIFEST_INVALID` messages.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest, String> {
+    if nests_deeper_than(body, MAX_DEPTH) {
+        return Err(format!("JSON nested deeper than {MAX_DEPTH} levels"));
+    }
     let raw: RawManifest = serde_json::from_slice(body).map_err(|e| format!("not a valid manifest: {e}"))?;
     let media_type = match (content_type.filter(|c| !c.is_empty()), raw.media_type.as_deref()) {
         (Some(c), Some(m)) if c != m => {
@@ -155,6 +194,26 @@ mod tests {
         }
         let bad_digest = image("").replace(D2, "sha256:nothex");
         assert!(parse(None, bad_digest.as_bytes()).is_err());
+    }
+
+    /// `levels` nested arrays in an annotation-like field berth does not read.
+    fn nested(levels: usize) -> String {
+        image(&format!(r#","x-unread":{}{}"#, "[".repeat(levels), "]".repeat(levels)))
+    }
+
+    #[test]
+    fn nesting_limit() {
+        // The top-level object is one level; the field adds the rest.
+        assert!(parse(None, nested(MAX_DEPTH - 1).as_bytes()).is_ok());
+        for levels in [MAX_DEPTH, 10_000, 100_000] {
+            let err = parse(None, nested(levels).as_bytes()).unwrap_err();
+            assert!(err.contains("nested deeper"), "{levels}: {err}");
+        }
+        // Brackets inside strings (also after escaped quotes) are text, not nesting.
+        let in_string = format!(r#","annotations":{{"a":"\"{}"}}"#, "[".repeat(1000));
+        assert!(parse(None, image(&in_string).as_bytes()).is_ok());
+        assert!(!nests_deeper_than(br#"{"a":"\\"}"#, 1));
+        assert!(nests_deeper_than(br#"{"a":"\\",[]}"#, 1));
     }
 
     #[test]
