@@ -92,6 +92,7 @@ impl FromRequestParts<AppState> for Ctx {
         let who = if let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
             credentials::authenticate_api_token(db, token.trim()).await.map_err(|e| match e {
                 CredentialError::Invalid => ApiError::Unauthorized,
+                CredentialError::Busy(_) => ApiError::Throttled(crate::auth::password::BUSY_RETRY_SECS),
                 CredentialError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
             })?
         } else if let Some((u, p)) = basic(headers) {

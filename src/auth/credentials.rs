@@ -1,6 +1,7 @@
 //! Checking credentials: a username with a password or an API token, or a refresh token.
 
 use super::{
+    login_cache::CACHE,
     password,
     rules::{Principal, Role},
 };
@@ -34,6 +35,9 @@ impl Authenticated {
 pub enum CredentialError {
     #[error("invalid credentials")]
     Invalid,
+    /// Password hashing is saturated; the client should retry shortly.
+    #[error(transparent)]
+    Busy(#[from] password::Busy),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -57,12 +61,18 @@ pub async fn authenticate(db: &Db, username: &str, secret: &str) -> Result<Authe
         let who = authenticate_api_token(db, secret).await?;
         return if who.user.username == username { Ok(who) } else { Err(CredentialError::Invalid) };
     }
-    let Some(user) = db::users::by_name(db, username).await? else {
-        password::burn_time(secret.to_owned()).await;
+    let user = db::users::by_name(db, username).await?;
+    let key = CACHE.key(username, secret);
+    let Some(user) = user else {
+        // An unknown user costs one verification, like a known one.
+        CACHE.verify_once(key, secret, &password::dummy_hash().await?).await?;
         return Err(CredentialError::Invalid);
     };
-    if !password::verify(secret.to_owned(), user.password_hash.clone()).await {
-        return Err(CredentialError::Invalid);
+    if !CACHE.hit(&key, user.id, &user.password_hash) {
+        if !CACHE.verify_once(key, secret, &user.password_hash).await? {
+            return Err(CredentialError::Invalid);
+        }
+        CACHE.insert(key, user.id, &user.password_hash);
     }
     let (user, role) = active_with_role(user)?;
     Ok(Authenticated { user, role, read_only: false, api_token_id: None })

@@ -15,7 +15,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 
 use super::{
     credentials::{self, Authenticated, CredentialError},
-    scope,
+    password, scope,
     throttle::{self, LoginError},
     token::rfc3339,
 };
@@ -46,6 +46,7 @@ fn fail(e: CredentialError) -> OciError {
         CredentialError::Invalid => {
             OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid username or password")
         }
+        CredentialError::Busy(_) => OciError::too_many_requests(password::BUSY_RETRY_SECS),
         CredentialError::Internal(e) => internal(e),
     }
 }

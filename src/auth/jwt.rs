@@ -1,7 +1,10 @@
 //! ES256 access tokens. The signing key is created once and kept in the database so every
 //! replica signs and verifies with the same keys; JWKS lists them all.
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -48,6 +51,37 @@ pub struct Keys {
     signing: EncodingKey,
     verifying: HashMap<String, VerifyKey>,
     validation: Validation,
+    verified: VerifiedTokens,
+}
+
+/// Tokens whose signature was already checked, so each token costs one ES256
+/// verification, not one per request: a client sends the same token on every request of a
+/// pull or push. Keyed by the SHA-256 of the token; an entry is good until the token's
+/// `exp`. Bounded: past [`VERIFIED_CAPACITY`] entries the expired ones go, then all.
+#[derive(Default)]
+struct VerifiedTokens {
+    entries: Mutex<HashMap<[u8; 32], Arc<Claims>>>,
+}
+
+/// Verified tokens remembered at most (about 1 KiB each).
+pub const VERIFIED_CAPACITY: usize = 8192;
+
+impl VerifiedTokens {
+    fn get(&self, key: &[u8; 32], now: i64) -> Option<Arc<Claims>> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(key).filter(|c| c.exp > now).cloned()
+    }
+
+    fn insert(&self, key: [u8; 32], claims: Arc<Claims>, now: i64) {
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.len() >= VERIFIED_CAPACITY {
+            entries.retain(|_, c| c.exp > now);
+            if entries.len() >= VERIFIED_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, claims);
+    }
 }
 
 impl std::fmt::Debug for Keys {
@@ -85,7 +119,13 @@ impl Keys {
         validation.validate_nbf = true;
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "aud", "iss", "sub"]);
-        Ok(Keys { kid, signing: EncodingKey::from_ec_der(&pkcs8), verifying, validation })
+        Ok(Keys {
+            kid,
+            signing: EncodingKey::from_ec_der(&pkcs8),
+            verifying,
+            validation,
+            verified: VerifiedTokens::default(),
+        })
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
@@ -96,9 +136,24 @@ impl Keys {
 
     /// The claims of a valid, unexpired token for this service; `None` otherwise.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        self.verify_shared(token).map(|c| Claims::clone(&c))
+    }
+
+    /// [`Keys::verify`] without copying the claims.
+    pub fn verify_shared(&self, token: &str) -> Option<Arc<Claims>> {
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = db::now();
+        if let Some(claims) = self.verified.get(&key, now) {
+            return Some(claims);
+        }
         let header = jsonwebtoken::decode_header(token).ok()?;
-        let key = self.verifying.get(header.kid.as_deref()?)?;
-        jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation).ok().map(|d| d.claims)
+        let verifying = self.verifying.get(header.kid.as_deref()?)?;
+        let claims = Arc::new(jsonwebtoken::decode::<Claims>(token, &verifying.key, &self.validation).ok()?.claims);
+        // Remembered only once `nbf` has passed, so a hit never skips that check either.
+        if claims.nbf <= now {
+            self.verified.insert(key, Arc::clone(&claims), now);
+        }
+        Some(claims)
     }
 
     pub fn jwks(&self) -> serde_json::Value {
@@ -154,6 +209,27 @@ mod tests {
         assert_eq!(c.sub, "alice");
         assert_eq!(c.access[0].name, "a/b");
         assert_eq!(k.jwks()["keys"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn verified_tokens_are_remembered_until_exp_and_bounded() {
+        let (k, _d) = keys("berth").await;
+        let t = k.sign(&claims("berth", 60)).unwrap();
+        let first = k.verify_shared(&t).unwrap();
+        // The second verification is the remembered one (same allocation).
+        assert!(Arc::ptr_eq(&first, &k.verify_shared(&t).unwrap()));
+        let cache = VerifiedTokens::default();
+        let now = db::now();
+        let mut old = claims("berth", -1);
+        old.exp = now - 1;
+        cache.insert([1; 32], Arc::new(old), now);
+        assert!(cache.get(&[1; 32], now).is_none(), "an expired entry is never served");
+        for i in 0..VERIFIED_CAPACITY + 10 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            cache.insert(key, Arc::new(claims("berth", 60)), now);
+        }
+        assert!(cache.entries.lock().unwrap().len() <= VERIFIED_CAPACITY);
     }
 
     #[tokio::test]

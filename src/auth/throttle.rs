@@ -7,7 +7,10 @@
 
 use std::net::IpAddr;
 
-use super::credentials::{self, Authenticated, CredentialError};
+use super::{
+    credentials::{self, Authenticated, CredentialError},
+    password,
+};
 use crate::db::{self, Db};
 
 pub const FREE_FAILURES: i64 = 5;
@@ -46,15 +49,20 @@ pub fn block_secs(failures: i64, free: i64) -> i64 {
 pub async fn login(db: &Db, username: &str, secret: &str, ip: Option<IpAddr>) -> Result<Authenticated, LoginError> {
     let keys = keys(username, ip);
     let now = db::now();
-    let until = db::throttle::blocked_until(db, &keys).await.map_err(anyhow::Error::from)?;
-    if until > now {
-        return Err(LoginError::Throttled((until - now) as u64));
+    let state = db::throttle::state(db, &keys).await.map_err(anyhow::Error::from)?;
+    if state.blocked_until > now {
+        return Err(LoginError::Throttled((state.blocked_until - now) as u64));
     }
     match credentials::authenticate(db, username, secret).await {
         Ok(a) => {
-            db::throttle::clear(db, &keys[0]).await.map_err(anyhow::Error::from)?;
+            // A write only when there is something to clear: most logins have no failures.
+            if state.account_failures {
+                db::throttle::clear(db, &keys[0]).await.map_err(anyhow::Error::from)?;
+            }
             Ok(a)
         }
+        // Not the client's fault: no failure is counted.
+        Err(CredentialError::Busy(_)) => Err(LoginError::Throttled(password::BUSY_RETRY_SECS)),
         Err(CredentialError::Invalid) => {
             for k in &keys {
                 let failures =

@@ -2,17 +2,29 @@
 
 use super::{Db, DbError};
 
-/// The latest `blocked_until` among the keys (0 if none).
-pub async fn blocked_until(db: &Db, keys: &[String]) -> Result<i64, DbError> {
-    let mut until = 0;
-    for k in keys {
-        let v: Option<i64> = sqlx::query_scalar("SELECT blocked_until FROM login_failures WHERE key = $1")
-            .bind(k)
-            .fetch_optional(&db.pool)
+/// What the failure counters say about a login attempt.
+#[derive(Debug, Default)]
+pub struct ThrottleState {
+    /// The latest `blocked_until` among the keys (0 if none).
+    pub blocked_until: i64,
+    /// Whether the first key (the account) has failures recorded, to clear on success.
+    pub account_failures: bool,
+}
+
+/// Reads the counters of `keys` (the account's first) in one query.
+pub async fn state(db: &Db, keys: &[String]) -> Result<ThrottleState, DbError> {
+    let Some(account) = keys.first() else { return Ok(ThrottleState::default()) };
+    let other = keys.get(1).unwrap_or(account);
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT key, blocked_until FROM login_failures WHERE key = $1 OR key = $2")
+            .bind(account)
+            .bind(other)
+            .fetch_all(&db.pool)
             .await?;
-        until = until.max(v.unwrap_or(0));
-    }
-    Ok(until)
+    Ok(ThrottleState {
+        blocked_until: rows.iter().map(|r| r.1).max().unwrap_or(0),
+        account_failures: rows.iter().any(|r| &r.0 == account),
+    })
 }
 
 /// Counts one failure for `key`, restarting the count once `window` seconds have passed,

@@ -6,7 +6,7 @@ use super::{Actor, ManageError, Manager, Result, page};
 use crate::{
     auth::{
         credentials::API_TOKEN_PREFIX,
-        password,
+        login_cache, password,
         rules::Role,
         users::{self as user_domain, UserError},
     },
@@ -108,6 +108,9 @@ impl Manager<'_> {
         if let Some(active) = patch.active {
             db::users::set_active(self.db, u.id, active).await?;
         }
+        // A changed or deactivated account is refused at once anyway (a cached login must
+        // match the stored hash and an active user); this just frees the entries.
+        login_cache::CACHE.forget_user(u.id);
         let u = self.user(username).await?;
         Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
@@ -123,6 +126,7 @@ impl Manager<'_> {
             return Err(ManageError::Conflict(format!("{username} is the last owner of {}", sole.join(", "))));
         }
         db::users::delete(self.db, u.id).await?;
+        login_cache::CACHE.forget_user(u.id);
         Ok(())
     }
 
