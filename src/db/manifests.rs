@@ -32,18 +32,6 @@ pub async fn get(db: &Db, repo_id: i64, digest: &str) -> Result<Option<ManifestR
     Ok(row.map(|(digest, media_type, content)| ManifestRow { digest, media_type, content }))
 }
 
-pub async fn get_by_tag(db: &Db, repo_id: i64, tag: &str) -> Result<Option<ManifestRow>, DbError> {
-    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT m.digest, m.media_type, m.content FROM tags t \
-         JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE t.repo_id = $1 AND t.name = $2",
-    )
-    .bind(repo_id)
-    .bind(tag)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.map(|(digest, media_type, content)| ManifestRow { digest, media_type, content }))
-}
-
 pub async fn exists(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repo_id = $1 AND digest = $2")
         .bind(repo_id)
@@ -153,4 +141,43 @@ pub async fn referrers(
     .bind(subject)
     .fetch_all(&db.pool)
     .await
+}
+
+/// What one query finds for a manifest read: whether the repository exists (and when its
+/// collection was created), and the manifest if it does.
+pub enum Lookup {
+    NoRepository,
+    /// The repository exists in a collection created at `collection_created`.
+    Repository {
+        collection_created: i64,
+        manifest: Option<ManifestRow>,
+    },
+}
+
+/// The repository `name` and its manifest by tag or by digest, in one round trip (the hot
+/// path of every pull: manifest GET and HEAD).
+pub async fn lookup(db: &Db, name: &str, tag: Option<&str>, digest: Option<&str>) -> Result<Lookup, DbError> {
+    type Row = (i64, Option<String>, Option<String>, Option<Vec<u8>>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT c.created_at, m.digest, m.media_type, m.content \
+         FROM repositories r JOIN collections c ON c.id = r.collection_id \
+         LEFT JOIN tags t ON t.repo_id = r.id AND t.name = $2 \
+         LEFT JOIN manifests m ON m.repo_id = r.id AND m.digest = COALESCE(t.digest, $3) \
+         WHERE r.name = $1",
+    )
+    .bind(name)
+    .bind(tag)
+    .bind(digest)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(match row {
+        None => Lookup::NoRepository,
+        Some((collection_created, digest, media_type, content)) => Lookup::Repository {
+            collection_created,
+            manifest: match (digest, media_type, content) {
+                (Some(digest), Some(media_type), Some(content)) => Some(ManifestRow { digest, media_type, content }),
+                _ => None,
+            },
+        },
+    })
 }

@@ -26,12 +26,19 @@ pub struct PutOutcome {
 
 impl Registry {
     pub async fn get_manifest(&self, caller: &Caller, repo: &RepoName, reference: &Reference) -> Result<ManifestOut> {
-        let id = self.repo_id(caller, repo).await?;
-        let row = match reference {
-            Reference::Digest(d) => manifests::get(&self.db, id, d.as_str()).await?,
-            Reference::Tag(t) => manifests::get_by_tag(&self.db, id, t.as_str()).await?,
+        let (tag, digest) = match reference {
+            Reference::Digest(d) => (None, Some(d.as_str())),
+            Reference::Tag(t) => (Some(t.as_str()), None),
         };
-        let row = row.ok_or(RegistryError::ManifestUnknown)?;
+        // One query resolves the repository and reads the manifest (what `repo_id` and a
+        // manifest read would do in two).
+        let row = match manifests::lookup(&self.db, repo.as_str(), tag, digest).await? {
+            manifests::Lookup::NoRepository => return Err(RegistryError::NameUnknown),
+            manifests::Lookup::Repository { collection_created, .. } if collection_created > caller.iat => {
+                return Err(RegistryError::Denied);
+            }
+            manifests::Lookup::Repository { manifest, .. } => manifest.ok_or(RegistryError::ManifestUnknown)?,
+        };
         let digest = row.digest.parse().map_err(|e: crate::digest::DigestError| RegistryError::Internal(e.into()))?;
         Ok(ManifestOut { digest, media_type: row.media_type, content: row.content })
     }
