@@ -60,6 +60,20 @@ pub enum Command {
     },
     /// Run one garbage-collection pass (safe while servers run) and print what it removed.
     Gc,
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Add a new signing key. Running servers sign with it within a minute and accept its
+    /// tokens at once; the old key verifies until the tokens it signed have expired.
+    Rotate,
+    /// List the signing keys (newest last).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -318,6 +332,17 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             let store = crate::storage::BlobStore::open(config).await?;
             let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
             print(&registry.collect_garbage(&config.gc, crate::db::now()).await?)?;
+        }
+        Command::Keys { command: KeysCommand::Rotate } => {
+            print(&serde_json::json!({ "kid": crate::auth::keys::rotate(&db).await? }))?;
+        }
+        Command::Keys { command: KeysCommand::List } => {
+            let keys: Vec<_> = crate::db::keys::all(&db)
+                .await?
+                .into_iter()
+                .map(|k| serde_json::json!({ "kid": k.kid, "generation": k.generation, "created_at": k.created_at }))
+                .collect();
+            print(&keys)?;
         }
         Command::Serve | Command::Migrate | Command::Config { .. } => anyhow::bail!("not a management command"),
     }

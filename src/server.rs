@@ -43,7 +43,8 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
 pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<Router> {
     let db = open_db(&config).await?;
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
-    let keys = Keys::load_or_create(&db, &config.auth.service).await?;
+    let keys = Keys::load_or_create(&db, &config.auth.service, config.auth.token_ttl_secs).await?;
+    keys.spawn_refresh();
     let store = BlobStore::open(&config).await?;
     let public = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod http;
 pub mod jwt;
+pub mod keys;
 pub mod login_cache;
 pub mod password;
 pub mod rules;

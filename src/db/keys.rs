@@ -2,17 +2,48 @@
 
 use super::{Db, DbError, now};
 
-/// All keys, oldest first: `(kid, pkcs8 DER)`.
-pub async fn all(db: &Db) -> Result<Vec<(String, Vec<u8>)>, DbError> {
-    sqlx::query_as("SELECT kid, pkcs8 FROM signing_keys ORDER BY created_at, kid").fetch_all(&db.pool).await
+/// A stored key.
+#[derive(Debug, sqlx::FromRow)]
+pub struct KeyRow {
+    pub kid: String,
+    pub pkcs8: Vec<u8>,
+    pub generation: i64,
+    pub created_at: i64,
 }
 
-pub async fn insert(db: &Db, kid: &str, pkcs8: &[u8]) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO signing_keys (kid, pkcs8, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(kid)
-        .bind(pkcs8)
-        .bind(now())
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+/// All keys, oldest generation first.
+pub async fn all(db: &Db) -> Result<Vec<KeyRow>, DbError> {
+    sqlx::query_as("SELECT kid, pkcs8, generation, created_at FROM signing_keys ORDER BY generation")
+        .fetch_all(&db.pool)
+        .await
+}
+
+/// Stores a key as the next generation after the newest one; `false` when another key took
+/// that generation first (a racing first start or rotation). (`WHERE true` keeps SQLite
+/// from reading `ON CONFLICT` as part of the `SELECT`.)
+pub async fn insert_next(db: &Db, kid: &str, pkcs8: &[u8]) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO signing_keys (kid, pkcs8, created_at, generation) \
+         SELECT $1, $2, $3, COALESCE(MAX(generation), 0) + 1 FROM signing_keys WHERE true \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(kid)
+    .bind(pkcs8)
+    .bind(now())
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores the first key unless there is one already; `false` when there was.
+pub async fn insert_first(db: &Db, kid: &str, pkcs8: &[u8]) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "INSERT INTO signing_keys (kid, pkcs8, created_at, generation) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+    )
+    .bind(kid)
+    .bind(pkcs8)
+    .bind(now())
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

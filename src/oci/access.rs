@@ -38,11 +38,13 @@ impl Access {
     }
 
     /// Checks the request's token against `needs`: the one authorization of the API.
-    pub(super) fn authorize(app: &App, headers: &HeaderMap, needs: &[Need]) -> Result<Access, OciError> {
+    pub(super) async fn authorize(app: &App, headers: &HeaderMap, needs: &[Need]) -> Result<Access, OciError> {
         let scopes: Vec<String> = needs.iter().map(|n| n.resource.scope(n.actions)).collect();
-        let claims = bearer(headers)
-            .and_then(|t| app.keys.verify(t))
-            .ok_or_else(|| OciError::unauthorized(&challenge(app, &scopes, false)))?;
+        let verified = match bearer(headers) {
+            Some(t) => app.keys.verify_shared(t).await,
+            None => None,
+        };
+        let claims = verified.ok_or_else(|| OciError::unauthorized(&challenge(app, &scopes, false)))?;
         let mut entries_granted = true;
         for need in needs {
             let Some(granted) = granted(&claims, &need.resource) else {
@@ -64,7 +66,7 @@ impl Access {
                 }
             }
         }
-        Ok(Access { caller: Caller { sub: claims.sub, iat: claims.iat }, entries_granted })
+        Ok(Access { caller: Caller { sub: claims.sub.clone(), iat: claims.iat }, entries_granted })
     }
 }
 

@@ -118,7 +118,7 @@ async fn dispatch(State(app): State<AppState>, method: Method, uri: Uri, headers
 /// Parses the request, checks its access (the only authorization in the API), dispatches.
 async fn handle(req: &Req<'_>, path: &str, body: &mut RequestBody) -> Result<Response, OciError> {
     let endpoint = Endpoint::parse(&req.method, path, &req.query)?;
-    let access = Access::authorize(req.app, &req.headers, &endpoint.needs())?;
+    let access = Access::authorize(req.app, &req.headers, &endpoint.needs()).await?;
     let a = &access;
     match endpoint {
         Endpoint::Base => Ok(respond(StatusCode::OK, &[("content-type", "application/json".into())], Body::from("{}"))),
