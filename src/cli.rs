@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::{
-    auth::rules::Role,
+    auth::rules::AccountRole,
     config::Config,
     db::Db,
     manage::{Actor, Manager, MemberKind, UserPatch},
@@ -89,12 +89,12 @@ pub enum RoleArg {
     User,
 }
 
-impl From<RoleArg> for Role {
-    fn from(r: RoleArg) -> Role {
+impl From<RoleArg> for AccountRole {
+    fn from(r: RoleArg) -> AccountRole {
         match r {
-            RoleArg::Superuser => Role::Superuser,
-            RoleArg::Admin => Role::Admin,
-            RoleArg::User => Role::User,
+            RoleArg::Superuser => AccountRole::Superuser,
+            RoleArg::Admin => AccountRole::Admin,
+            RoleArg::User => AccountRole::User,
         }
     }
 }
@@ -267,7 +267,7 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             UserCommand::List => print(&m.list_users(&sys, "", u32::MAX - 1).await?.0)?,
             UserCommand::Set { name, role, password_stdin, active } => {
                 let password = if password_stdin { Some(read_password()?) } else { None };
-                let patch = UserPatch { role: role.map(Role::from), password, active };
+                let patch = UserPatch { role: role.map(AccountRole::from), password, active };
                 print(&m.update_user(&sys, &name, patch).await?)?;
             }
             UserCommand::Delete { name } => m.delete_user(&sys, &name).await?,

@@ -33,11 +33,7 @@ fn user_id(ctx: &Ctx) -> Result<i64, ApiError> {
 
 async fn me(ctx: Ctx) -> ApiResult {
     let a = &ctx.actor;
-    let role = match a.role {
-        crate::auth::rules::Role::Superuser => "superuser",
-        crate::auth::rules::Role::Admin => "admin",
-        _ => "user",
-    };
+    let role = a.role.as_str();
     Ok(json(StatusCode::OK, &serde_json::json!({ "username": a.username, "role": role, "read_only": a.read_only })))
 }
 

@@ -49,10 +49,11 @@ impl From<sqlx::Error> for CredentialError {
 }
 
 fn active_with_role(user: UserRow) -> Result<(UserRow, Role), CredentialError> {
-    match Role::parse(&user.role) {
-        Some(role) if user.active => Ok((user, role)),
-        _ => Err(CredentialError::Invalid),
+    if !user.active {
+        return Err(CredentialError::Invalid);
     }
+    let role = Role::from(user.role);
+    Ok((user, role))
 }
 
 /// Checks `username` with a password or an API token.

@@ -65,16 +65,70 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "superuser" => Some(Role::Superuser),
-            "admin" => Some(Role::Admin),
-            "user" => Some(Role::User),
-            _ => None,
-        }
-    }
     pub fn is_staff(self) -> bool {
         matches!(self, Role::Superuser | Role::Admin)
+    }
+
+    /// The role's name on the wire (`anonymous` only ever describes a principal).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Anonymous => "anonymous",
+            Role::Superuser | Role::Admin | Role::User => {
+                AccountRole::try_from(self).map_or("user", AccountRole::as_str)
+            }
+        }
+    }
+}
+
+/// The role an account holds (what `users.role` stores). Unlike [`Role`] it has no
+/// anonymous, so an account can never be given that role, or have it turned into another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountRole {
+    Superuser,
+    Admin,
+    User,
+}
+
+impl AccountRole {
+    /// The one place that maps an account role to its stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountRole::Superuser => "superuser",
+            AccountRole::Admin => "admin",
+            AccountRole::User => "user",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountRole> {
+        [AccountRole::Superuser, AccountRole::Admin, AccountRole::User].into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_staff(self) -> bool {
+        Role::from(self).is_staff()
+    }
+}
+
+impl From<AccountRole> for Role {
+    fn from(r: AccountRole) -> Role {
+        match r {
+            AccountRole::Superuser => Role::Superuser,
+            AccountRole::Admin => Role::Admin,
+            AccountRole::User => Role::User,
+        }
+    }
+}
+
+impl TryFrom<Role> for AccountRole {
+    type Error = ();
+
+    fn try_from(r: Role) -> Result<AccountRole, ()> {
+        match r {
+            Role::Superuser => Ok(AccountRole::Superuser),
+            Role::Admin => Ok(AccountRole::Admin),
+            Role::User => Ok(AccountRole::User),
+            Role::Anonymous => Err(()),
+        }
     }
 }
 

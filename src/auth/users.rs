@@ -1,6 +1,6 @@
 //! Creating users (for the CLI and the first start's superuser).
 
-use super::{password, rules::Role};
+use super::{password, rules::AccountRole};
 use crate::db::{self, Db, is_unique_violation};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,20 +23,15 @@ pub fn valid_username(name: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c))
 }
 
-pub async fn create(db: &Db, username: &str, password: &str, role: Role) -> Result<i64, UserError> {
+pub async fn create(db: &Db, username: &str, password: &str, role: AccountRole) -> Result<i64, UserError> {
     if !valid_username(username) {
         return Err(UserError::InvalidName);
     }
     if password.is_empty() {
         return Err(UserError::EmptyPassword);
     }
-    let role = match role {
-        Role::Superuser => "superuser",
-        Role::Admin => "admin",
-        Role::User | Role::Anonymous => "user",
-    };
     let hash = password::hash(password.to_owned()).await?;
-    match db::users::insert(db, username, &hash, role).await {
+    match db::users::insert(db, username, &hash, role.as_str()).await {
         Ok(id) => Ok(id),
         Err(e) if is_unique_violation(&e) => Err(UserError::Exists(username.to_owned())),
         Err(e) => Err(UserError::Internal(e.into())),
@@ -53,7 +48,7 @@ pub async fn bootstrap_admin(db: &Db, initial_password: Option<&str>) -> anyhow:
         Some(p) if !p.is_empty() => (p.to_owned(), false),
         _ => (password::random_secret(""), true),
     };
-    match create(db, "admin", &pw, Role::Superuser).await {
+    match create(db, "admin", &pw, AccountRole::Superuser).await {
         Ok(_) if generated => {
             tracing::warn!(
                 "created superuser admin with password {pw} (shown once; set BERTH_INITIAL_ADMIN_PASSWORD to choose it)"

@@ -3,13 +3,14 @@
 use sqlx::Row;
 
 use super::{Db, DbError, now};
+use crate::auth::rules::AccountRole;
 
 #[derive(Clone, Debug)]
 pub struct UserRow {
     pub id: i64,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: AccountRole,
     pub active: bool,
     pub password_changed_at: i64,
     pub created_at: i64,
@@ -20,7 +21,10 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
         password_hash: r.try_get(2)?,
-        role: r.try_get(3)?,
+        role: {
+            let name: String = r.try_get(3)?;
+            AccountRole::parse(&name).ok_or_else(|| DbError::Decode(format!("unknown role {name:?}").into()))?
+        },
         active: r.try_get::<i64, _>(4)? != 0,
         password_changed_at: r.try_get(5)?,
         created_at: r.try_get(6)?,

@@ -7,7 +7,7 @@ use crate::{
     auth::{
         credentials::API_TOKEN_PREFIX,
         login_cache, password,
-        rules::Role,
+        rules::AccountRole,
         users::{self as user_domain, UserError},
     },
     db::{self, users::NewApiToken},
@@ -16,7 +16,7 @@ use crate::{
 #[derive(Debug, Serialize)]
 pub struct UserOut {
     pub username: String,
-    pub role: String,
+    pub role: AccountRole,
     pub active: bool,
     pub created_at: i64,
 }
@@ -37,24 +37,13 @@ pub struct TokenOut {
 /// Changes to a user; absent fields stay as they are.
 #[derive(Debug, Default)]
 pub struct UserPatch {
-    pub role: Option<Role>,
+    pub role: Option<AccountRole>,
     pub password: Option<String>,
     pub active: Option<bool>,
 }
 
-pub fn parse_role(s: &str) -> Result<Role> {
-    match Role::parse(s) {
-        Some(r) => Ok(r),
-        None => Err(ManageError::BadRequest("role must be superuser, admin or user".into())),
-    }
-}
-
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Superuser => "superuser",
-        Role::Admin => "admin",
-        Role::User | Role::Anonymous => "user",
-    }
+pub fn parse_role(s: &str) -> Result<AccountRole> {
+    AccountRole::parse(s).ok_or_else(|| ManageError::BadRequest("role must be superuser, admin or user".into()))
 }
 
 fn user_error(e: UserError) -> ManageError {
@@ -74,7 +63,13 @@ impl Manager<'_> {
         db::users::by_name(self.db, username).await?.ok_or_else(|| ManageError::NotFound(format!("user {username}")))
     }
 
-    pub async fn create_user(&self, actor: &Actor, username: &str, password: &str, role: Role) -> Result<UserOut> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+        role: AccountRole,
+    ) -> Result<UserOut> {
         self.only_superuser(actor)?;
         user_domain::create(self.db, username, password, role).await.map_err(user_error)?;
         let u = self.user(username).await?;
@@ -88,7 +83,10 @@ impl Manager<'_> {
         let rows = db::users::list(self.db, last, i64::from(n) + 1).await?;
         let users = rows
             .into_iter()
-            .map(|(username, role, active, created_at)| UserOut { username, role, active: active != 0, created_at })
+            .filter_map(|(username, role, active, created_at)| {
+                let role = AccountRole::parse(&role)?;
+                Some(UserOut { username, role, active: active != 0, created_at })
+            })
             .collect();
         Ok(page(users, n))
     }
@@ -103,7 +101,7 @@ impl Manager<'_> {
             db::users::set_password(self.db, u.id, &password::hash(pw.clone()).await?).await?;
         }
         if let Some(role) = patch.role {
-            db::users::set_role(self.db, u.id, role_name(role)).await?;
+            db::users::set_role(self.db, u.id, role.as_str()).await?;
         }
         if let Some(active) = patch.active {
             db::users::set_active(self.db, u.id, active).await?;

@@ -3,10 +3,7 @@
 //! database, so a listing never loads what it must not show.
 
 use super::{Caller, Registry, Result};
-use crate::{
-    auth::rules::Role,
-    db::{repos, repos::CatalogScope, users},
-};
+use crate::db::{repos, repos::CatalogScope, users};
 
 impl Registry {
     /// Which repositories `caller` may pull: staff all, a user the public collections and
@@ -17,10 +14,8 @@ impl Registry {
             return Ok(if public { CatalogScope::Public } else { CatalogScope::Nothing });
         }
         Ok(match users::by_name(&self.db, &caller.sub).await? {
-            Some(u) if u.active => match Role::parse(&u.role) {
-                Some(r) if r.is_staff() => CatalogScope::All,
-                _ => CatalogScope::User(u.id),
-            },
+            Some(u) if u.active && u.role.is_staff() => CatalogScope::All,
+            Some(u) if u.active => CatalogScope::User(u.id),
             _ => CatalogScope::Nothing,
         })
     }
