@@ -13,6 +13,7 @@ pub mod manage;
 pub mod manifest;
 pub mod names;
 pub mod oci;
+pub mod ops;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -1,14 +1,18 @@
 //! Assembling and running the server: open the database and storage, bootstrap the first
-//! superuser and the signing key, and serve the Distribution API and the token service.
+//! superuser and the signing key, and serve the Distribution API, the token service, the
+//! management API and the operational endpoints (`/healthz`, `/readyz`, `/metrics`) behind
+//! the middleware of [`crate::ops`].
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
     http::{HeaderName, HeaderValue},
+    middleware,
+    routing::get,
 };
 use tokio::net::TcpListener;
-use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer, timeout::RequestBodyTimeoutLayer};
 
 use crate::{
     api,
@@ -16,6 +20,7 @@ use crate::{
     config::Config,
     db::Db,
     oci,
+    ops::{self, Ops, tls::Tls},
     registry::Registry,
     storage::BlobStore,
 };
@@ -27,6 +32,7 @@ pub struct App {
     pub config: Config,
     /// `<public_url>/token`, the challenge's realm.
     pub realm: String,
+    pub ops: Ops,
 }
 
 pub type AppState = Arc<App>;
@@ -39,29 +45,51 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// Builds the application for a server bound at `addr`.
-pub async fn build(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<Router> {
+/// Builds the application for a server bound at `addr` (`https` when it serves TLS).
+pub async fn build(config: Config, addr: SocketAddr) -> anyhow::Result<Router> {
+    Ok(router(build_app(config, addr).await?))
+}
+
+async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
+    let metrics_on = config.metrics.enabled && ops::metrics::install().is_some();
     let db = open_db(&config).await?;
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
     let keys = Keys::load_or_create(&db, &config.auth.service, config.auth.token_ttl_secs).await?;
     keys.spawn_refresh();
     let store = BlobStore::open(&config).await?;
-    let public = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let scheme = if config.tls.cert.is_some() { "https" } else { "http" };
+    let public = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
-    let app = Arc::new(App { registry, keys, config, realm });
+    let ops = Ops::new(&config);
+    if !metrics_on {
+        tracing::debug!("metrics off");
+    }
+    let app = Arc::new(App { registry, keys, config, realm, ops });
     spawn_gc(&app);
-    Ok(Router::new()
-        .merge(oci::routes())
-        .merge(auth::routes())
-        .merge(api::routes())
-        .with_state(app)
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("docker-distribution-api-version"),
-            HeaderValue::from_static("registry/2.0"),
-        ))
+    Ok(app)
+}
+
+/// Every route, inside the operational middleware. Layers run outermost last: the access
+/// log sees every answer, including the limits' refusals and caught panics.
+fn router(app: AppState) -> Router {
+    let limits = &app.config.limits;
+    let mut routes =
+        Router::new().merge(oci::routes()).merge(auth::routes()).merge(api::routes()).merge(ops::health::routes());
+    if app.config.metrics.enabled && app.config.metrics.listen.is_none() {
+        routes = routes.route("/metrics", get(ops::metrics::render));
+    }
+    let mut routes = routes.with_state(app.clone()).layer(SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("docker-distribution-api-version"),
+        HeaderValue::from_static("registry/2.0"),
+    ));
+    if limits.body_idle_secs > 0 {
+        routes = routes.layer(RequestBodyTimeoutLayer::new(Duration::from_secs(limits.body_idle_secs)));
+    }
+    routes
+        .layer(middleware::from_fn_with_state(app.clone(), ops::limits::middleware))
         .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http()))
+        .layer(middleware::from_fn_with_state(app, ops::access::middleware))
 }
 
 /// Runs garbage collection every `gc.interval_secs` while the server runs (the task holds
@@ -73,35 +101,76 @@ fn spawn_gc(app: &AppState) {
     }
     let weak = Arc::downgrade(app);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval));
+        let mut tick = tokio::time::interval(Duration::from_secs(interval));
         tick.tick().await; // the first tick is immediate; start one interval in
         loop {
             tick.tick().await;
             let Some(app) = weak.upgrade() else { return };
+            let started = std::time::Instant::now();
             match app.registry.collect_garbage(&app.config.gc, crate::db::now()).await {
-                Ok(r) => tracing::info!(
-                    blobs = r.blobs_removed,
-                    bytes = r.bytes_freed,
-                    uploads = r.uploads_expired,
-                    collections = r.collections_removed.len(),
-                    "garbage collection"
-                ),
-                Err(e) => tracing::error!(error = %e, "garbage collection failed"),
+                Ok(r) => {
+                    ops::metrics::gc_pass(true, started.elapsed().as_secs_f64(), r.blobs_removed, r.bytes_freed);
+                    tracing::info!(
+                        blobs = r.blobs_removed,
+                        bytes = r.bytes_freed,
+                        uploads = r.uploads_expired,
+                        collections = r.collections_removed.len(),
+                        "garbage collection"
+                    )
+                }
+                Err(e) => {
+                    ops::metrics::gc_pass(false, started.elapsed().as_secs_f64(), 0, 0);
+                    tracing::error!(error = %e, "garbage collection failed")
+                }
             }
         }
     });
 }
 
-/// Serves until `shutdown` completes.
+/// Serves until `shutdown` completes, then drains (`limits.shutdown_drain_secs`).
 pub async fn serve_with_shutdown(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    let router = build(config, addr).await?;
-    tracing::info!(%addr, "berth listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(Arc::new(Tls::open(cert, key)?)),
+        _ => None,
+    };
+    let metrics_listener = match &config.metrics.listen {
+        Some(a) if config.metrics.enabled => Some(TcpListener::bind(a).await?),
+        _ => None,
+    };
+    let app = build_app(config, addr).await?;
+    let opts = ops::listen::Options {
+        max_header_bytes: app.config.limits.max_header_bytes,
+        header_timeout: Some(app.config.limits.request_timeout_secs).filter(|s| *s > 0).map(Duration::from_secs),
+        drain: Duration::from_secs(app.config.limits.shutdown_drain_secs),
+        tls: tls.clone(),
+        cut_bodies: app.ops.cut_bodies.clone(),
+    };
+    let metrics_task = metrics_listener.map(|l| {
+        tracing::info!(addr = ?l.local_addr().ok(), "metrics listening");
+        let serve = axum::serve(l, Router::new().route("/metrics", get(ops::metrics::render)));
+        tokio::spawn(async move {
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        })
+    });
+    let reload = match &tls {
+        Some(tls) => Some(ops::tls::reload_on_sighup(tls.clone())?),
+        None => None,
+    };
+    let router = router(app);
+    tracing::info!(%addr, tls = tls.is_some(), "berth listening");
+    let result = ops::listen::serve(listener, router, opts, shutdown).await;
+    for task in [metrics_task, reload].into_iter().flatten() {
+        task.abort();
+    }
+    result?;
+    tracing::info!("berth stopped");
     Ok(())
 }
 

@@ -104,6 +104,7 @@ impl FromRequestParts<AppState> for Ctx {
         } else {
             return Err(ApiError::Unauthorized);
         };
+        crate::ops::context::set_principal(&who.user.username);
         if who.read_only && parts.method != Method::GET && parts.method != Method::HEAD {
             return Err(ApiError::Manage(ManageError::Forbidden));
         }

@@ -4,12 +4,12 @@
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::{Extensions, HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
 };
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 
@@ -36,14 +36,16 @@ fn login_fail(e: LoginError) -> OciError {
     }
 }
 
-/// The client's address, when the server was started with connection info.
+/// The client's address as resolved by the access middleware (the peer, or the
+/// `X-Forwarded-For` client behind a trusted proxy), when the request came over a socket.
 pub fn client_ip(ext: &Extensions) -> Option<IpAddr> {
-    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+    ext.get::<crate::ops::addr::ClientAddr>().map(|c| c.0)
 }
 
 fn fail(e: CredentialError) -> OciError {
     match e {
         CredentialError::Invalid => {
+            crate::ops::metrics::token_refused("credentials");
             OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid username or password")
         }
         CredentialError::Busy(_) => OciError::too_many_requests(password::BUSY_RETRY_SECS),
@@ -71,6 +73,7 @@ pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
 impl App {
     fn check_anonymous(&self, who: &Option<Authenticated>) -> Result<(), OciError> {
         if who.is_none() && self.config.auth.private_registry {
+            crate::ops::metrics::token_refused("anonymous");
             return Err(OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"));
         }
         Ok(())
@@ -93,6 +96,7 @@ async fn get_token(
     app.check_anonymous(&who)?;
     let scopes = scope::parse_all(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
     let issued = app.issue_token(who.as_ref(), &scopes).await.map_err(internal)?;
+    crate::ops::metrics::token_issued();
     let mut body = serde_json::json!({
         "token": issued.token,
         "access_token": issued.token,
@@ -132,6 +136,7 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
     };
     let scope_param = param("scope").unwrap_or("");
     let issued = app.issue_token(Some(&who), &scope::parse_all([scope_param])).await.map_err(internal)?;
+    crate::ops::metrics::token_issued();
     let mut out = serde_json::json!({
         "access_token": issued.token,
         "token": issued.token,

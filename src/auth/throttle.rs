@@ -51,10 +51,12 @@ pub async fn login(db: &Db, username: &str, secret: &str, ip: Option<IpAddr>) ->
     let now = db::now();
     let state = db::throttle::state(db, &keys).await.map_err(anyhow::Error::from)?;
     if state.blocked_until > now {
+        crate::ops::metrics::login_throttled();
         return Err(LoginError::Throttled((state.blocked_until - now) as u64));
     }
     match credentials::authenticate(db, username, secret).await {
         Ok(a) => {
+            crate::ops::context::set_principal(username);
             // A write only when there is something to clear: most logins have no failures.
             if state.account_failures {
                 db::throttle::clear(db, &keys[0]).await.map_err(anyhow::Error::from)?;

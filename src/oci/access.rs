@@ -45,6 +45,7 @@ impl Access {
             None => None,
         };
         let claims = verified.ok_or_else(|| OciError::unauthorized(&challenge(app, &scopes, false)))?;
+        crate::ops::context::set_principal(&claims.sub);
         let mut entries_granted = true;
         for need in needs {
             let Some(granted) = granted(&claims, &need.resource) else {

@@ -115,6 +115,7 @@ impl From<RegistryError> for OciError {
                 OciError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", "request body could not be read")
             }
             E::Internal(e) => {
+                crate::ops::metrics::internal_error(&e);
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 OciError::internal()
             }

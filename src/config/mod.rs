@@ -1,0 +1,406 @@
+//! Configuration: one serde struct with documented defaults, read from an optional TOML
+//! file and overridden by `BERTH_*` environment variables (`__` between levels), then
+//! checked once at start (and by `berth config check`): an unknown key is an error naming
+//! the nearest known one ([`keys`]), secrets may come from files (`*_file`), and values are
+//! validated. `docs/configuration.md` lists every key; a test keeps the two in step.
+
+mod keys;
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub use keys::listing;
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:5000`. A wildcard address (`0.0.0.0`,
+    /// `[::]`) needs `public_url`.
+    pub listen: String,
+    /// Public base URL, used only for the token realm. Default: `http://` (or `https://`
+    /// with TLS) + the bound address.
+    pub public_url: Option<String>,
+    /// Where the SQLite database, blobs and uploads live. Default `./berth-data`.
+    pub data_dir: PathBuf,
+    /// Password of the superuser `admin` created on a first start with no users.
+    /// Default: a random one, printed once to the log.
+    pub initial_admin_password: Option<String>,
+    /// File holding `initial_admin_password` (one line). Default unset.
+    pub initial_admin_password_file: Option<PathBuf>,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub gc: GcConfig,
+    pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub tls: TlsConfig,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`. Default: `sqlite://<data_dir>/berth.db`.
+    pub url: Option<String>,
+    /// File holding `url` (it may carry a password). Default unset.
+    pub url_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Blobs under `<data_dir>/blobs`, uploads under `<data_dir>/uploads`. The default.
+    #[default]
+    Filesystem,
+    /// S3-compatible object storage, configured in `[storage.s3]`.
+    S3,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    pub kind: StorageKind,
+    pub s3: S3Config,
+}
+
+/// `[storage.s3]`: where blobs and uploads go when `storage.kind = "s3"`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    /// Bucket name (required for S3).
+    pub bucket: String,
+    /// Key prefix inside the bucket. Default empty.
+    pub prefix: String,
+    /// Default `us-east-1`.
+    pub region: String,
+    /// Endpoint URL for S3-compatible services (MinIO, Ceph…). Default: AWS.
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    /// File holding `access_key_id`. Default unset.
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key: String,
+    /// File holding `secret_access_key`. Default unset.
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Allow a plain-http endpoint. Default false.
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            bucket: String::new(),
+            prefix: String::new(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            access_key_id: String::new(),
+            access_key_id_file: None,
+            secret_access_key: String::new(),
+            secret_access_key_file: None,
+            allow_http: false,
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Token `aud` and the challenge's `service`. Default `berth`.
+    pub service: String,
+    /// Access-token lifetime in seconds. Default 900; at least 60.
+    pub token_ttl_secs: u64,
+    /// Users may create collections and teams. Default true.
+    pub user_collections: bool,
+    /// Anonymous gets nothing at all. Default false.
+    pub private_registry: bool,
+    /// Visibility of newly created collections. Default false (public).
+    pub default_private: bool,
+    /// Peers (CIDRs) whose `X-Forwarded-For` names the client: the client is the nearest
+    /// address in that header not in this list. Default empty: the peer is the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            service: "berth".into(),
+            token_ttl_secs: 900,
+            user_collections: true,
+            private_registry: false,
+            default_private: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest accepted manifest in bytes. Default 4 MiB.
+    pub max_manifest_bytes: usize,
+    /// A request body that sends nothing for this long is cut off; an upload keeps what
+    /// arrived and stays resumable. Default 60; 0 turns it off.
+    pub body_idle_secs: u64,
+    /// Requests without a streamed body (everything but uploads and manifest PUTs) must be
+    /// answered within this many seconds, else 503. Default 60; 0 turns it off.
+    pub request_timeout_secs: u64,
+    /// Largest total size of a request's headers in bytes (431 above). Default 65536.
+    pub max_header_bytes: usize,
+    /// Upload requests (POST, PATCH, PUT of blobs) one principal may have in flight at
+    /// once; more get 429. Default 32; 0: no limit.
+    pub uploads_per_principal: usize,
+    /// On SIGTERM, requests in flight get this many seconds to finish before the process
+    /// exits (an upload cut off then stays resumable). Default 30.
+    pub shutdown_drain_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_manifest_bytes: 4 * 1024 * 1024,
+            body_idle_secs: 60,
+            request_timeout_secs: 60,
+            max_header_bytes: 64 * 1024,
+            uploads_per_principal: 32,
+            shutdown_drain_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GcConfig {
+    /// Seconds between garbage-collection passes in `serve`; 0 turns the task off
+    /// (`berth gc` still runs one pass). Default 3600.
+    pub interval_secs: u64,
+    /// An unreferenced blob is removed once its row is at least this old. Default 3600.
+    pub blob_grace_secs: u64,
+    /// An upload session untouched this long expires. Default 86400.
+    pub upload_ttl_secs: u64,
+    /// An auto-created collection still without repositories after this long is removed.
+    /// Default 86400 (DESIGN §3).
+    pub empty_collection_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig { interval_secs: 3600, blob_grace_secs: 3600, upload_ttl_secs: 86_400, empty_collection_secs: 86_400 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines. The default.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `text` or `json`. Default `text`.
+    pub format: LogFormat,
+    /// One line per request (target `berth::access`). Default true.
+    pub access: bool,
+    /// Log filter when `RUST_LOG` is unset. Default `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Text, access: true, level: "info".into() }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `/metrics`. Default true.
+    pub enabled: bool,
+    /// Serve `/metrics` on this separate address instead of the main listener (for example
+    /// a private interface). Default unset: on the main listener.
+    pub listen: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { enabled: true, listen: None }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// PEM certificate chain; with `key`, the listener speaks HTTPS. Reloaded on SIGHUP.
+    /// Default unset (plain HTTP).
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Default unset.
+    pub key: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5000".into(),
+            public_url: None,
+            data_dir: PathBuf::from("./berth-data"),
+            initial_admin_password: None,
+            initial_admin_password_file: None,
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            gc: GcConfig::default(),
+            log: LogConfig::default(),
+            metrics: MetricsConfig::default(),
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+/// Secrets stay out of logs: this prints the same redacted listing as `config check`.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&listing(self))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// `BERTH_*` variables that are not settings: the `--config` flag's variable, and the
+/// Python venv the test tooling (`.ci/run`, `conformance/`) exports around berth.
+const NOT_SETTINGS: &[&str] = &["config", "venv"];
+
+impl Config {
+    /// Defaults, then the TOML file if given, then `BERTH_*` environment variables; unknown
+    /// keys, secret files and values are checked.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!("config file {} not found", file.display())));
+            }
+            let toml = Toml::file_exact(file);
+            keys::check_unknown(&toml, keys::Origin::File(file))?;
+            fig = fig.merge(toml);
+        }
+        let env = Env::prefixed("BERTH_").split("__").ignore(NOT_SETTINGS);
+        keys::check_unknown(&env, keys::Origin::Env)?;
+        let mut config: Config = fig.merge(env).extract().map_err(Box::new)?;
+        config.read_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Fills each secret whose `*_file` key is set from that file (trailing newline
+    /// dropped); setting both a secret and its file is an error.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        fn read(key: &str, file: &Option<PathBuf>, set: bool) -> Result<Option<String>, ConfigError> {
+            let Some(path) = file else { return Ok(None) };
+            if set {
+                return Err(ConfigError::Invalid(format!("{key} and {key}_file are both set; keep one")));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Invalid(format!("{key}_file: reading {}: {e}", path.display())))?;
+            Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+        }
+        if let Some(v) =
+            read("initial_admin_password", &self.initial_admin_password_file, self.initial_admin_password.is_some())?
+        {
+            self.initial_admin_password = Some(v);
+        }
+        if let Some(v) = read("database.url", &self.database.url_file, self.database.url.is_some())? {
+            self.database.url = Some(v);
+        }
+        let s3 = &mut self.storage.s3;
+        if let Some(v) = read("storage.s3.access_key_id", &s3.access_key_id_file, !s3.access_key_id.is_empty())? {
+            s3.access_key_id = v;
+        }
+        if let Some(v) =
+            read("storage.s3.secret_access_key", &s3.secret_access_key_file, !s3.secret_access_key.is_empty())?
+        {
+            s3.secret_access_key = v;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let Ok(listen) = self.listen.parse::<SocketAddr>() else {
+            return bad(format!("listen: {:?} is not an address like 127.0.0.1:5000", self.listen));
+        };
+        if listen.ip().is_unspecified() && self.public_url.is_none() {
+            return bad(format!(
+                "listen = {:?} is a wildcard address, so berth cannot know the URL clients reach it by: \
+                 set public_url (e.g. https://registry.example.com), which becomes the token realm",
+                self.listen
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad(format!("public_url: {url:?} must start with http:// or https://"));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return bad("database.url must be sqlite:… or postgres://…".into());
+        }
+        if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
+            return bad("storage.s3.bucket is required when storage.kind = \"s3\"".into());
+        }
+        if self.auth.token_ttl_secs < 60 {
+            return bad("auth.token_ttl_secs must be at least 60".into());
+        }
+        if self.auth.service.is_empty() {
+            return bad("auth.service must not be empty".into());
+        }
+        if self.limits.max_manifest_bytes == 0 {
+            return bad("limits.max_manifest_bytes must be positive".into());
+        }
+        if self.limits.max_header_bytes < 1024 {
+            return bad("limits.max_header_bytes must be at least 1024".into());
+        }
+        if let Some(m) = &self.metrics.listen
+            && m.parse::<SocketAddr>().is_err()
+        {
+            return bad(format!("metrics.listen: {m:?} is not an address like 127.0.0.1:9090"));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return bad("tls.cert and tls.key go together: set both or neither".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return bad(format!("log.level: {:?} is not a filter like info or info,berth=debug", self.log.level));
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) => u.clone(),
+            None => format!("sqlite://{}/berth.db", self.data_dir.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+#![expect(clippy::result_large_err, reason = "figment::Jail fixes the closures' error type")]
+
+use super::*;
+
+fn load_err(jail_setup: impl FnOnce(&mut figment::Jail) -> Option<PathBuf>) -> String {
+    let mut out = String::new();
+    figment::Jail::expect_with(|jail| {
+        let file = jail_setup(jail);
+        out = match Config::load(file.as_deref()) {
+            Ok(_) => "loaded".into(),
+            Err(e) => e.to_string(),
+        };
+        Ok(())
+    });
+    out
+}
+
+#[test]
+fn defaults_are_valid() {
+    let c = Config::default();
+    c.validate().unwrap();
+    assert_eq!(c.database_url(), "sqlite://./berth-data/berth.db");
+}
+
+#[test]
+fn env_overrides() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("BERTH_AUTH__USER_COLLECTIONS", "false");
+        jail.set_env("BERTH_LISTEN", "127.0.0.1:6000");
+        jail.set_env("BERTH_AUTH__TRUSTED_PROXIES", "[10.0.0.0/8, \"::1/128\"]");
+        jail.set_env("BERTH_CONFIG", "ignored: it is the --config flag");
+        let c = Config::load(None).unwrap();
+        assert!(!c.auth.user_collections);
+        assert_eq!(c.listen, "127.0.0.1:6000");
+        assert_eq!(c.auth.trusted_proxies.len(), 2);
+        Ok(())
+    });
+}
+
+#[test]
+fn misspelt_env_variable_is_named_with_the_nearest_key() {
+    let e = load_err(|jail| {
+        jail.set_env("BERTH_AUTH__PRIVATE_REGISTY", "true");
+        None
+    });
+    assert!(e.contains("BERTH_AUTH__PRIVATE_REGISTY"), "{e}");
+    assert!(e.contains("BERTH_AUTH__PRIVATE_REGISTRY (auth.private_registry)"), "{e}");
+}
+
+#[test]
+fn misspelt_file_key_is_named_with_the_nearest_key() {
+    let e = load_err(|jail| {
+        jail.create_file("berth.toml", "listen = \"127.0.0.1:5001\"\n[storage.s3]\nregoin = \"eu-west-1\"\n").unwrap();
+        Some(PathBuf::from("berth.toml"))
+    });
+    assert!(e.contains("unknown key storage.s3.regoin in berth.toml; did you mean storage.s3.region?"), "{e}");
+    let e = load_err(|jail| {
+        jail.create_file("berth.toml", "[limit]\nmax_manifest_bytes = 5\n").unwrap();
+        Some(PathBuf::from("berth.toml"))
+    });
+    assert!(e.contains("unknown key limit.max_manifest_bytes") && e.contains("limits.max_manifest_bytes"), "{e}");
+}
+
+#[test]
+fn secrets_from_files() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("pw", "s3cret\n").unwrap();
+        jail.create_file("db", "postgres://u:p@h/db\n").unwrap();
+        jail.set_env("BERTH_INITIAL_ADMIN_PASSWORD_FILE", "pw");
+        jail.set_env("BERTH_DATABASE__URL_FILE", "db");
+        jail.set_env("BERTH_STORAGE__S3__SECRET_ACCESS_KEY_FILE", "pw");
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.initial_admin_password.as_deref(), Some("s3cret"));
+        assert_eq!(c.database.url.as_deref(), Some("postgres://u:p@h/db"));
+        assert_eq!(c.storage.s3.secret_access_key, "s3cret");
+        jail.set_env("BERTH_INITIAL_ADMIN_PASSWORD", "other");
+        let e = Config::load(None).err().unwrap().to_string();
+        assert!(e.contains("initial_admin_password and initial_admin_password_file are both set"), "{e}");
+        Ok(())
+    });
+    let e = load_err(|jail| {
+        jail.set_env("BERTH_INITIAL_ADMIN_PASSWORD_FILE", "missing");
+        None
+    });
+    assert!(e.contains("initial_admin_password_file: reading missing"), "{e}");
+}
+
+#[test]
+fn wildcard_listen_needs_public_url() {
+    let c = Config { listen: "0.0.0.0:5000".into(), ..Config::default() };
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("wildcard") && e.contains("public_url"), "{e}");
+    let c = Config { listen: "[::]:5000".into(), ..Config::default() };
+    assert!(c.validate().is_err());
+    let c = Config {
+        listen: "0.0.0.0:5000".into(),
+        public_url: Some("https://registry.example.com".into()),
+        ..Config::default()
+    };
+    c.validate().unwrap();
+}
+
+#[test]
+fn rejects_bad_values() {
+    let c = Config { listen: "nope".into(), ..Config::default() };
+    assert!(c.validate().is_err());
+    let mut c = Config::default();
+    c.auth.token_ttl_secs = 5;
+    assert!(c.validate().is_err());
+    let mut c = Config::default();
+    c.tls.cert = Some("cert.pem".into());
+    assert!(c.validate().is_err());
+    let e = load_err(|jail| {
+        jail.set_env("BERTH_AUTH__TRUSTED_PROXIES", "[not-a-cidr]");
+        None
+    });
+    assert!(e.to_lowercase().contains("trusted_proxies"), "{e}");
+}
+
+#[test]
+fn listing_has_every_key_and_no_secret() {
+    let mut c = Config { initial_admin_password: Some("hunter2".into()), ..Config::default() };
+    c.database.url = Some("postgres://u:secret@h/db".into());
+    c.storage.s3.secret_access_key = "wJalrXUtnFEMI".into();
+    let s = listing(&c);
+    assert!(!s.contains("hunter2") && !s.contains("secret@") && !s.contains("wJalr"), "{s}");
+    for line in [
+        "listen = \"127.0.0.1:5000\"",
+        "# public_url = (unset)",
+        "auth.token_ttl_secs = 900",
+        "limits.max_manifest_bytes = 4194304",
+        "gc.interval_secs = 3600",
+        "storage.s3.region = \"us-east-1\"",
+        "storage.s3.prefix = \"\"",
+        "database.url = \"postgres://<redacted>@h/db\"",
+        "initial_admin_password = \"<redacted>\"",
+    ] {
+        assert!(s.lines().any(|l| l == line), "missing {line:?} in\n{s}");
+    }
+    assert_eq!(format!("{c:?}"), s);
+}
