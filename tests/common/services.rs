@@ -55,10 +55,24 @@ impl Postgres {
         let initdb = ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"];
         as_postgres(&bin, "initdb", &[&initdb[..], &["--locale-provider=icu", "--icu-locale=en-US"]].concat());
         let port = StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", dir.path().display());
-        let log = dir.path().join("log");
-        as_postgres(&bin, "pg_ctl", &["-D", data, "-o", &opts, "-l", log.to_str().expect("utf-8"), "-w", "start"]);
-        Postgres { dir, bin, port }
+        let pg = Postgres { dir, bin, port };
+        pg.resume();
+        pg
+    }
+
+    /// Starts the server (again) on its port.
+    pub fn resume(&self) {
+        let data = self.dir.path().join("data");
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log");
+        let (data, log) = (data.to_str().expect("utf-8"), log.to_str().expect("utf-8"));
+        as_postgres(&self.bin, "pg_ctl", &["-D", data, "-o", &opts, "-l", log, "-w", "start"]);
+    }
+
+    /// Stops the server (connections are cut), keeping its data for [`Postgres::resume`].
+    pub fn pause(&self) {
+        let data = self.dir.path().join("data");
+        as_postgres(&self.bin, "pg_ctl", &["-D", data.to_str().expect("utf-8"), "-m", "fast", "-w", "stop"]);
     }
 
     fn url(&self, db: &str) -> String {
