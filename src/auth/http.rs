@@ -134,6 +134,7 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
         }
         _ => return Err(bad("grant_type must be password or refresh_token")),
     };
+    crate::ops::context::set_principal(&who.user.username);
     let scope_param = param("scope").unwrap_or("");
     let issued = app.issue_token(Some(&who), &scope::parse_all([scope_param])).await.map_err(internal)?;
     crate::ops::metrics::token_issued();

@@ -125,9 +125,9 @@ impl Finish {
             bytes_in = received,
             bytes_out = sent,
             duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
-            principal,
-            client = client.as_deref().unwrap_or("-"),
-            request_id = self.id.to_str().unwrap_or("-"),
+            principal = %principal,
+            client = %client.as_deref().unwrap_or("-"),
+            request_id = %self.id.to_str().unwrap_or("-"),
             complete,
             "request"
         );
