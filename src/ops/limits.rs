@@ -45,7 +45,7 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
         let _slot = if is_upload(&method, &path) {
             match upload_slot(&app, &req) {
                 Ok(slot) => slot,
-                Err(refused) => return refused,
+                Err(refused) => return refused.into_response(),
             }
         } else {
             None
@@ -100,7 +100,7 @@ impl Ops {
 
 /// The slot for an upload request. The token is verified here to learn the principal; a
 /// request without a valid token passes on (the handler answers it with a challenge).
-fn upload_slot<'a>(app: &'a AppState, req: &Request) -> Result<Option<UploadSlot<'a>>, Response> {
+fn upload_slot<'a>(app: &'a AppState, req: &Request) -> Result<Option<UploadSlot<'a>>, OciError> {
     let Ok(claims) = app.claims(req.headers(), &[]) else {
         return Ok(None);
     };
@@ -109,7 +109,7 @@ fn upload_slot<'a>(app: &'a AppState, req: &Request) -> Result<Option<UploadSlot
         None => {
             metrics::upload_refused();
             tracing::info!(principal = %claims.sub, "upload refused: too many in flight");
-            Err(OciError::too_many_requests(UPLOAD_RETRY_SECS).into_response())
+            Err(OciError::too_many_requests(UPLOAD_RETRY_SECS))
         }
     }
 }
