@@ -173,6 +173,14 @@ mod tests {
     }
 
     #[test]
+    fn reference_documents_every_key() {
+        let doc = include_str!("../../docs/configuration.md");
+        for key in known().leaves {
+            assert!(doc.contains(&format!("| `{key}` |")), "docs/configuration.md lacks a row for {key}");
+        }
+    }
+
+    #[test]
     fn env_names() {
         assert_eq!(env_name("storage.s3.access_key_id"), "BERTH_STORAGE__S3__ACCESS_KEY_ID");
     }
