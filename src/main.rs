@@ -1,5 +1,6 @@
 //! The `berth` binary: parses the command line (see `berth::cli`), loads the configuration,
 //! sets up logging (`log.format`, `log.level` unless `RUST_LOG` is set) and runs the command.
+//! `berth completions SHELL` prints a completion script; `--version` names the git commit.
 
 use anyhow::Context;
 use berth::{
@@ -7,8 +8,21 @@ use berth::{
     config::{Config, LogFormat},
     server,
 };
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
+
+/// `berth --version`: the crate version and the git commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BERTH_GIT_COMMIT"), ")");
+
+/// The command line: `berth::cli::Cli` plus `completions SHELL`, which needs the whole
+/// command to describe it.
+fn command() -> clap::Command {
+    Cli::command().version(VERSION).subcommand(
+        clap::Command::new("completions")
+            .about("Print a shell completion script (bash, zsh, fish, elvish, powershell)")
+            .arg(clap::Arg::new("shell").required(true).value_parser(clap::value_parser!(clap_complete::Shell))),
+    )
+}
 
 fn init_logging(config: &Config) {
     // sqlx logs every statement at info; its errors reach us as errors anyway.
@@ -23,7 +37,15 @@ fn init_logging(config: &Config) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    if let Some(("completions", m)) = matches.subcommand()
+        && let Some(shell) = m.get_one::<clap_complete::Shell>("shell")
+    {
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut command(), "berth", &mut script);
+        return Ok(std::io::Write::write_all(&mut std::io::stdout(), &script)?);
+    }
+    let cli = Cli::from_arg_matches(&matches)?;
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
     match cli.command {
