@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::{
     extract::{Request, State},
-    http::{Method, StatusCode},
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -101,7 +101,11 @@ impl Ops {
 /// The slot for an upload request. The token is verified here to learn the principal; a
 /// request without a valid token passes on (the handler answers it with a challenge).
 fn upload_slot<'a>(app: &'a AppState, req: &Request) -> Result<Option<UploadSlot<'a>>, OciError> {
-    let Ok(claims) = app.claims(req.headers(), &[]) else {
+    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    });
+    let Some(claims) = bearer.and_then(|t| app.keys.verify(t)) else {
         return Ok(None);
     };
     match app.ops.take_upload_slot(&claims.sub, app.ops.limits.uploads_per_principal) {
