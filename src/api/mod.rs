@@ -64,6 +64,7 @@ impl IntoResponse for ApiError {
                 ManageError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", format!("{m} not found")),
                 ManageError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
                 ManageError::Internal(e) => {
+                    crate::ops::metrics::internal_error(&e);
                     tracing::error!(error = format!("{e:#}"), "management API error");
                     (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
                 }

@@ -54,6 +54,7 @@ fn fail(e: CredentialError) -> OciError {
 }
 
 fn internal(e: anyhow::Error) -> OciError {
+    crate::ops::metrics::internal_error(&e);
     tracing::error!(error = format!("{e:#}"), "token service error");
     OciError::internal()
 }
