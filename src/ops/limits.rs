@@ -105,7 +105,7 @@ fn upload_slot<'a>(app: &'a AppState, req: &Request) -> Result<Option<UploadSlot
         let (scheme, token) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
     });
-    let Some(claims) = bearer.and_then(|t| app.keys.verify(t)) else {
+    let Some(claims) = bearer.and_then(|t| app.keys.verify_shared(t)) else {
         return Ok(None);
     };
     match app.ops.take_upload_slot(&claims.sub, app.ops.limits.uploads_per_principal) {
