@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::{
     extract::{Request, State},
-    http::{Method, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -43,7 +43,7 @@ pub async fn middleware(State(app): State<AppState>, req: Request, next: Next) -
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     if streams_body(&method, &path) {
         let _slot = if is_upload(&method, &path) {
-            match upload_slot(&app, &req) {
+            match upload_slot(&app, req.headers()).await {
                 Ok(slot) => slot,
                 Err(refused) => return refused.into_response(),
             }
@@ -100,12 +100,13 @@ impl Ops {
 
 /// The slot for an upload request. The token is verified here to learn the principal; a
 /// request without a valid token passes on (the handler answers it with a challenge).
-fn upload_slot<'a>(app: &'a AppState, req: &Request) -> Result<Option<UploadSlot<'a>>, OciError> {
-    let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+async fn upload_slot<'a>(app: &'a AppState, headers: &HeaderMap) -> Result<Option<UploadSlot<'a>>, OciError> {
+    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
     });
-    let Some(claims) = bearer.and_then(|t| app.keys.verify_shared(t)) else {
+    let Some(token) = bearer else { return Ok(None) };
+    let Some(claims) = app.keys.verify_shared(token).await else {
         return Ok(None);
     };
     match app.ops.take_upload_slot(&claims.sub, app.ops.limits.uploads_per_principal) {
