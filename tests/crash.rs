@@ -2,96 +2,18 @@
 //! killed with SIGKILL in the middle of a request, started again on the same data dir, and
 //! the upload must resume from the stored offset and nothing unverified may be visible.
 //!
-//! Aborting the in-process server task (as `TestServer::restart` does) does not stop
-//! connections already being served, so a true crash needs a separate process.
+//! Many concurrent pushers killed at random points: `tests/kills.rs`.
 
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::process::Proc;
 use common::*;
-use reqwest::{Client, Method};
-use serde_json::Value;
-use tokio::process::{Child, Command};
+use reqwest::Method;
 use tokio::sync::mpsc;
-
-struct Proc {
-    child: Child,
-    base: String,
-    client: Client,
-}
-
-impl Proc {
-    /// `berth serve` on a kernel-chosen port over `data_dir`; waits until `/v2/` answers.
-    async fn start(data_dir: &Path) -> Proc {
-        // The child binds the port itself, so ask the kernel for a free one and hand it over.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let base = format!("http://127.0.0.1:{port}");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("serve.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("serve")
-            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
-            .env("BERTH_PUBLIC_URL", &base)
-            .env("BERTH_DATA_DIR", data_dir)
-            .env("BERTH_INITIAL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .current_dir(data_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn berth serve");
-        let client = Client::builder().no_proxy().build().unwrap();
-        let mut p = Proc { child, base, client };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = p.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(data_dir.join("serve.log")).unwrap_or_default();
-                panic!("berth serve exited with {status} during startup:\n{log}");
-            }
-            if p.client.get(format!("{}/v2/", p.base)).send().await.is_ok() {
-                return p;
-            }
-            assert!(Instant::now() < deadline, "berth serve did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn kill(mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
-    }
-
-    fn req(&self, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{}", self.base, path)).bearer_auth(token)
-    }
-
-    async fn token(&self, scopes: &[&str]) -> String {
-        let mut q = vec![("service", "berth")];
-        q.extend(scopes.iter().map(|s| ("scope", *s)));
-        let resp = self
-            .client
-            .get(format!("{}/token", self.base))
-            .query(&q)
-            .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
-            .send()
-            .await
-            .unwrap();
-        let json: Value = expect_status(resp, 200, "token").await.json().await.unwrap();
-        json["token"].as_str().unwrap().to_string()
-    }
-
-    async fn offset(&self, location: &str, token: &str) -> usize {
-        let resp = self.req(Method::GET, location, token).send().await.unwrap();
-        let resp = expect_status(resp, 204, "upload status").await;
-        let range = header(&resp, "range").expect("Range");
-        let end: usize = range.strip_prefix("0-").expect("0-N").parse().unwrap();
-        if end == 0 { 0 } else { end + 1 }
-    }
-}
 
 /// Total size of the files under `dir`.
 fn du(dir: &Path) -> u64 {

@@ -43,6 +43,14 @@ fn chunk_length(range: Option<(u64, u64)>, offset: u64) -> Result<Option<u64>> {
     }
 }
 
+/// A chunk written to a session held by this request.
+struct Received<'a> {
+    size: u64,
+    hasher: Hasher,
+    writer: UploadWriter,
+    _busy: Busy<'a>,
+}
+
 /// Marks a session busy in this process for the guard's lifetime.
 struct Busy<'a> {
     registry: &'a Registry,
@@ -89,8 +97,13 @@ impl Registry {
         Ok(UploadState { id, offset: 0 })
     }
 
+    /// Where the session stands; unknown if its recorded bytes are gone from storage (a
+    /// resume at the offset could not work).
     pub async fn upload_status(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<UploadState> {
         let (offset, _, _) = self.load_upload(caller, repo, id).await?;
+        if !self.store.upload_holds(id, offset).await? {
+            return Err(RegistryError::UploadUnknown);
+        }
         Ok(UploadState { id: id.clone(), offset })
     }
 
@@ -108,12 +121,19 @@ impl Registry {
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let (offset, _, _, _busy) = self.receive(caller, repo, id, range, body, false).await?;
-        Ok(UploadState { id: id.clone(), offset })
+        match self.receive(caller, repo, id, range, body, false).await? {
+            Some(r) => Ok(UploadState { id: id.clone(), offset: r.size }),
+            None => Err(RegistryError::UploadUnknown),
+        }
     }
 
     /// Takes the session for this request and writes a chunk to it: returns the new offset,
-    /// the hash state, and the guard that keeps other requests off the session.
+    /// the hash state, and the guard that keeps other requests off the session; `None` when
+    /// the session's recorded bytes are gone from storage (the session is then discarded).
+    ///
+    /// Lock, then load: the offset and hash state that the chunk continues are read only
+    /// once this request holds the session, so a request that lost a race can never cut
+    /// bytes another one recorded, nor write at a stale offset.
     async fn receive<S>(
         &self,
         caller: &Caller,
@@ -122,24 +142,43 @@ impl Registry {
         range: Option<(u64, u64)>,
         body: S,
         completing: bool,
-    ) -> Result<(u64, Hasher, UploadWriter, Busy<'_>)>
+    ) -> Result<Option<Received<'_>>>
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
-        let (offset, hasher, store_state) = self.load_upload(caller, repo, id).await?;
+        // First only whether the session is the caller's: nothing is locked or created for
+        // someone else's session. The offset read here only goes into a 416.
+        let (seen, _, _) = self.load_upload(caller, repo, id).await?;
         let Some(busy) = self.lock_upload(id) else {
-            return Err(RegistryError::RangeInvalid { offset });
+            return Err(RegistryError::RangeInvalid { offset: seen });
+        };
+        let lock = match self.store.upload_lock(id).await {
+            Ok(lock) => lock,
+            // Another request (perhaps on another replica) is writing this session.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(RegistryError::RangeInvalid { offset: seen });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (offset, hasher, store_state) = match self.load_upload(caller, repo, id).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Completed or cancelled meanwhile: drop the file the lock may have created.
+                if matches!(e, RegistryError::UploadUnknown) {
+                    self.store.upload_delete(id, None).await?;
+                }
+                return Err(e);
+            }
         };
         let exact = chunk_length(range, offset)?;
-        let writer = match self.store.upload_writer(id, offset, store_state.as_deref()).await {
-            Ok(w) => w,
-            // Another request (perhaps on another replica) is writing this session.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(RegistryError::RangeInvalid { offset }),
-            Err(e) => return Err(e.into()),
+        let Some(writer) = self.store.upload_writer(lock, id, offset, store_state.as_deref()).await? else {
+            tracing::warn!(upload = %id, offset, "upload session lost its recorded bytes; discarded");
+            self.discard_upload(id).await?;
+            return Ok(None);
         };
         let rules = ChunkRules { exact, completing };
         let (size, hasher, writer) = self.write_chunk(id, offset, hasher, writer, body, rules).await?;
-        Ok((size, hasher, writer, busy))
+        Ok(Some(Received { size, hasher, writer, _busy: busy }))
     }
 
     /// Streams `body` into the session at `offset`, checkpointing as it goes. With an
@@ -228,7 +267,10 @@ impl Registry {
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
         // Hold the session until it is published, so nothing else writes to it meanwhile.
-        let (size, hasher, writer, _busy) = self.receive(caller, repo, id, range, body, true).await?;
+        let Some(Received { size, hasher, writer, _busy }) = self.receive(caller, repo, id, range, body, true).await?
+        else {
+            return self.already_published(caller, repo, expected).await;
+        };
         let same_algorithm = hasher.algorithm() == expected.algorithm();
         let repo_id = match self.ensure_repo(caller, repo).await {
             Ok(repo_id) => repo_id,
@@ -274,6 +316,16 @@ impl Registry {
         }
         uploads::delete(&self.db, id.as_str()).await?;
         Ok(())
+    }
+
+    /// A completing PUT whose session's bytes are gone: the way a crash between publishing
+    /// the blob and removing the session leaves it. Succeeds if the blob is linked here.
+    async fn already_published(&self, caller: &Caller, repo: &RepoName, expected: &Digest) -> Result<()> {
+        let repo_id = self.repo_id(caller, repo).await?;
+        match blobs::stored_in_repo(&self.db, repo_id, expected.as_str()).await? {
+            Some((_, key)) if self.store.blob_in_place(expected, key.as_deref()).await? => Ok(()),
+            _ => Err(RegistryError::UploadUnknown),
+        }
     }
 
     /// On a mismatch, discards the session (and a completed object) and fails.

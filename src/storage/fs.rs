@@ -62,31 +62,49 @@ impl FsStore {
         fs::try_exists(self.path(Key::Blob(digest))).await
     }
 
+    /// Creates a session's directory and empty file, durably (see [`create_dirs`]).
     pub async fn upload_create(&self, id: &UploadId) -> io::Result<()> {
-        fs::create_dir_all(self.path(Key::UploadDir(id))).await?;
-        File::create(self.path(Key::UploadData(id))).await?;
-        Ok(())
+        self.upload_lock(id).await.map(drop)
     }
 
-    /// Opens the upload for appending at `offset`, first truncating anything past it
-    /// (bytes written after the last durable checkpoint are not part of the upload).
+    /// Opens and locks (`flock`) the session's file for one request, creating it (and its
+    /// directory) if it is missing: a session whose file is gone is an empty one, and
+    /// [`FsLock::into_writer`] refuses it if the session had recorded bytes.
     ///
-    /// The file is locked (`flock`) for the writer's lifetime, so two requests — in this
+    /// The lock is taken *before* the caller reads the session's offset, so the offset
+    /// cannot move while the request writes (lock, then load). Two requests — in this
     /// process or another one on the same filesystem — never write one session at once;
     /// the second gets `WouldBlock`. A crashed writer's lock goes with its process.
-    pub async fn upload_writer(&self, id: &UploadId, offset: u64) -> io::Result<FsWriter> {
-        let file =
-            OpenOptions::new().write(true).create(true).truncate(false).open(self.path(Key::UploadData(id))).await?;
+    pub async fn upload_lock(&self, id: &UploadId) -> io::Result<FsLock> {
+        let path = self.path(Key::UploadData(id));
+        let file = match OpenOptions::new().write(true).open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let dir = self.path(Key::UploadDir(id));
+                create_dirs(&self.root, &dir).await?;
+                // Never `truncate`: another request may have created and written it just now.
+                let f = OpenOptions::new().write(true).create(true).truncate(false).open(&path).await?;
+                sync_dir(&dir).await?;
+                f
+            }
+            Err(e) => return Err(e),
+        };
         // A non-blocking flock: cheap enough to call on the async thread.
         let std_file = file.into_std().await;
-        let mut file = match std_file.try_lock() {
-            Ok(()) => File::from_std(std_file),
-            Err(std::fs::TryLockError::WouldBlock) => return Err(io::Error::from(io::ErrorKind::WouldBlock)),
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
-        };
-        file.set_len(offset).await?;
-        file.seek(SeekFrom::Start(offset)).await?;
-        Ok(FsWriter { file: BufWriter::with_capacity(WRITE_BUFFER, file) })
+        match std_file.try_lock() {
+            Ok(()) => Ok(FsLock { file: File::from_std(std_file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// Whether the session's file holds at least `offset` bytes (a missing file holds none).
+    pub async fn upload_holds(&self, id: &UploadId, offset: u64) -> io::Result<bool> {
+        match fs::metadata(self.path(Key::UploadData(id))).await {
+            Ok(m) => Ok(m.len() >= offset),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(offset == 0),
+            Err(e) => Err(e),
+        }
     }
 
     /// The upload's data, streamed (only to re-hash with another algorithm).
@@ -103,13 +121,13 @@ impl FsStore {
             return self.upload_delete(id).await;
         }
         let parent = target.parent().map(Path::to_owned).unwrap_or_else(|| self.root.clone());
-        fs::create_dir_all(&parent).await?;
+        create_dirs(&self.root, &parent).await?;
         let src = self.path(Key::UploadData(id));
         // The data was fdatasync'ed by the writer; sync_all also covers the length.
         File::open(&src).await?.sync_all().await?;
         fs::rename(&src, &target).await?;
         // fsync the directory so the rename itself survives a crash.
-        File::open(&parent).await?.sync_all().await?;
+        sync_dir(&parent).await?;
         self.upload_delete(id).await
     }
 
@@ -168,6 +186,53 @@ impl FsStore {
             _ => Ok(()),
         }
     }
+}
+
+/// A session's file, locked for one request.
+pub struct FsLock {
+    file: File,
+}
+
+impl FsLock {
+    /// A writer appending at the session's recorded `offset`, after truncating bytes past
+    /// it (written after the last durable checkpoint, so not part of the upload). `None`
+    /// when the file is shorter than `offset`: recorded bytes are lost, and the file is
+    /// never zero-extended to hide that.
+    pub async fn into_writer(mut self, offset: u64) -> io::Result<Option<FsWriter>> {
+        let len = self.file.metadata().await?.len();
+        if len < offset {
+            return Ok(None);
+        }
+        if len > offset {
+            self.file.set_len(offset).await?;
+        }
+        self.file.seek(SeekFrom::Start(offset)).await?;
+        Ok(Some(FsWriter { file: BufWriter::with_capacity(WRITE_BUFFER, self.file) }))
+    }
+}
+
+/// Creates `dir` and any missing parents below `root`, fsyncing each new directory's
+/// parent so the new entries survive a crash (a rename into, or a file created in, a
+/// directory whose own entry was lost would be lost with it).
+async fn create_dirs(root: &Path, dir: &Path) -> io::Result<()> {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return fs::create_dir_all(dir).await;
+    };
+    let mut current = root.to_owned();
+    for part in rel.components() {
+        current.push(part);
+        match fs::create_dir(&current).await {
+            Ok(()) => sync_dir(current.parent().unwrap_or(root)).await?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// fsyncs a directory, making the entries created or renamed in it durable.
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir).await?.sync_all().await
 }
 
 /// Appends to one upload's data file.

@@ -19,7 +19,7 @@ pub mod s3;
 use std::io;
 
 use bytes::Bytes;
-pub use fs::{FsStore, FsWriter};
+pub use fs::{FsLock, FsStore, FsWriter};
 use futures_util::stream::BoxStream;
 pub use s3::{S3Store, S3Upload, S3Writer};
 
@@ -34,6 +34,13 @@ use crate::{
 pub enum BlobStore {
     Fs(FsStore),
     S3(S3Store),
+}
+
+/// A session taken for one request (see [`BlobStore::upload_lock`]).
+pub enum UploadLock {
+    Fs(FsLock),
+    /// On S3 the per-process guard and the conditional offset update stand in for a lock.
+    S3,
 }
 
 /// Appends to one upload session.
@@ -98,11 +105,40 @@ impl BlobStore {
         }
     }
 
-    /// A writer continuing the session at its recorded `offset` and `state`.
-    pub async fn upload_writer(&self, id: &UploadId, offset: u64, state: Option<&str>) -> io::Result<UploadWriter> {
+    /// Takes the session's storage for one request, before its offset is read: on the
+    /// filesystem an exclusive `flock` on its file (`WouldBlock` if another request, in any
+    /// process, holds it), creating the file if it is missing.
+    pub async fn upload_lock(&self, id: &UploadId) -> io::Result<UploadLock> {
         match self {
-            BlobStore::Fs(fs) => fs.upload_writer(id, offset).await.map(UploadWriter::Fs),
-            BlobStore::S3(s3) => s3.upload_writer(id, state_of(state)?).await.map(UploadWriter::S3).map_err(s3_io),
+            BlobStore::Fs(fs) => fs.upload_lock(id).await.map(UploadLock::Fs),
+            BlobStore::S3(_) => Ok(UploadLock::S3),
+        }
+    }
+
+    /// A writer continuing the session at its recorded `offset` and `state`; `None` when
+    /// the store holds less than the recorded offset (the session's bytes are lost).
+    pub async fn upload_writer(
+        &self,
+        lock: UploadLock,
+        id: &UploadId,
+        offset: u64,
+        state: Option<&str>,
+    ) -> io::Result<Option<UploadWriter>> {
+        match (self, lock) {
+            (BlobStore::Fs(_), UploadLock::Fs(lock)) => Ok(lock.into_writer(offset).await?.map(UploadWriter::Fs)),
+            (BlobStore::S3(s3), _) => {
+                s3.upload_writer(id, state_of(state)?).await.map(|w| Some(UploadWriter::S3(w))).map_err(s3_io)
+            }
+            (BlobStore::Fs(_), UploadLock::S3) => Err(io::Error::other("filesystem upload without its lock")),
+        }
+    }
+
+    /// Whether the store still holds the session's first `offset` bytes.
+    pub async fn upload_holds(&self, id: &UploadId, offset: u64) -> io::Result<bool> {
+        match self {
+            BlobStore::Fs(fs) => fs.upload_holds(id, offset).await,
+            // Parts and tail are recorded with the offset; a lost one shows when written.
+            BlobStore::S3(_) => Ok(true),
         }
     }
 

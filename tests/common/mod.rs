@@ -8,6 +8,7 @@
 // unused in any one of them; `#[expect(dead_code)]` would fail in the crates that use them all.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod services;
 
 use std::collections::{BTreeSet, HashMap};
