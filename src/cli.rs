@@ -53,13 +53,22 @@ pub enum Command {
         #[command(subcommand)]
         command: CollectionCommand,
     },
+    /// Show repositories (tags, size).
+    Repository {
+        #[command(subcommand)]
+        command: RepositoryCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Run one garbage-collection pass (safe while servers run) and print what it removed.
-    Gc,
+    Gc {
+        /// Only list what the pass would remove (tags, manifests, links, blobs with bytes).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Token signing keys.
     Keys {
         #[command(subcommand)]
@@ -221,6 +230,12 @@ pub enum CollectionCommand {
 }
 
 #[derive(Subcommand)]
+pub enum RepositoryCommand {
+    /// A repository's tags and the bytes it holds (`size_bytes`).
+    Show { name: String },
+}
+
+#[derive(Subcommand)]
 pub enum TokenCommand {
     /// Create an API token for USER; it is printed once.
     Create {
@@ -241,6 +256,37 @@ pub enum TokenCommand {
         user: String,
         id: String,
     },
+}
+
+/// Progress lines of a long pass, on standard error when it is a terminal (rewritten in
+/// place, at most ten times a second); nothing otherwise, so scripts get clean output.
+struct Progress {
+    what: &'static str,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Progress {
+    fn on_terminal(what: &'static str) -> Option<Progress> {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal().then(|| Progress { what, last: std::sync::Mutex::new(None) })
+    }
+
+    fn show(&self, line: &str) {
+        let Ok(mut last) = self.last.lock() else { return };
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(100)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        eprint!("\r\x1b[K{}: {line}", self.what);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if self.last.get_mut().is_ok_and(|l| l.is_some()) {
+            eprintln!();
+        }
+    }
 }
 
 fn print<T: Serialize>(v: &T) -> anyhow::Result<()> {
@@ -306,6 +352,9 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
                 m.remove_member(&sys, &name, kind, who).await?;
             }
         },
+        Command::Repository { command: RepositoryCommand::Show { name } } => {
+            print(&m.show_repository(&sys, &name).await?)?;
+        }
         Command::Token { command } => match command {
             TokenCommand::Create { user, name, read_only, expires_in_days, docker_config } => {
                 let u = m.user(&user).await?;
@@ -328,10 +377,16 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
                 m.delete_token(u.id, &id).await?;
             }
         },
-        Command::Gc => {
+        Command::Gc { dry_run } => {
             let store = crate::storage::BlobStore::open(config).await?;
             let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
-            print(&registry.collect_garbage(&config.gc, crate::db::now()).await?)?;
+            let progress = Progress::on_terminal("gc");
+            let show = progress.as_ref().map(|p| move |line: &str| p.show(line));
+            let opts =
+                crate::registry::GcOptions { dry_run, progress: show.as_ref().map(|f| f as &(dyn Fn(&str) + Sync)) };
+            let report = registry.collect(&config.gc, crate::db::now(), opts).await;
+            drop(progress);
+            print(&report?)?;
         }
         Command::Keys { command: KeysCommand::Rotate } => {
             print(&serde_json::json!({ "kid": crate::auth::keys::rotate(&db).await? }))?;

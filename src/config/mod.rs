@@ -182,18 +182,66 @@ pub struct GcConfig {
     /// Seconds between garbage-collection passes in `serve`; 0 turns the task off
     /// (`berth gc` still runs one pass). Default 3600.
     pub interval_secs: u64,
-    /// An unreferenced blob is removed once its row is at least this old. Default 3600.
+    /// Links and manifests younger than this are never collected; an unreferenced blob's
+    /// bytes go once its row is at least this old. Default 3600.
     pub blob_grace_secs: u64,
     /// An upload session untouched this long expires. Default 86400.
     pub upload_ttl_secs: u64,
     /// An auto-created collection still without repositories after this long is removed.
     /// Default 86400 (DESIGN §3).
     pub empty_collection_secs: u64,
+    /// Manifests no tag points at (and no kept manifest references): `"keep"` (the
+    /// default), or a duration (`"7d"`, `"12h"`, or seconds) after their last push at which
+    /// they go. A collection's retention policy may set its own.
+    pub untagged: Untagged,
 }
 
 impl Default for GcConfig {
     fn default() -> Self {
-        GcConfig { interval_secs: 3600, blob_grace_secs: 3600, upload_ttl_secs: 86_400, empty_collection_secs: 86_400 }
+        GcConfig {
+            interval_secs: 3600,
+            blob_grace_secs: 3600,
+            upload_ttl_secs: 86_400,
+            empty_collection_secs: 86_400,
+            untagged: Untagged::Keep,
+        }
+    }
+}
+
+/// `gc.untagged`: keep untagged manifests, or remove them this many seconds after their
+/// last push.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Untagged {
+    #[default]
+    Keep,
+    AfterSecs(u64),
+}
+
+impl Serialize for Untagged {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Untagged::Keep => s.serialize_str("keep"),
+            Untagged::AfterSecs(n) => s.serialize_str(&format!("{n}s")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Untagged {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // An environment variable of digits arrives as a number.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Untagged::AfterSecs(n)),
+            Raw::Text(t) if t == "keep" => Ok(Untagged::Keep),
+            Raw::Text(t) => humantime::parse_duration(&t).map(|d| Untagged::AfterSecs(d.as_secs())).map_err(|e| {
+                serde::de::Error::custom(format!("gc.untagged: {t:?} is neither \"keep\" nor a duration ({e})"))
+            }),
+        }
     }
 }
 

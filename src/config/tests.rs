@@ -139,3 +139,17 @@ fn listing_has_every_key_and_no_secret() {
     }
     assert_eq!(format!("{c:?}"), s);
 }
+
+#[test]
+fn untagged_policy() {
+    assert_eq!(Config::default().gc.untagged, Untagged::Keep);
+    figment::Jail::expect_with(|jail| {
+        for (value, want) in [("7d", Untagged::AfterSecs(7 * 86_400)), ("90", Untagged::AfterSecs(90))] {
+            jail.set_env("BERTH_GC__UNTAGGED", value);
+            assert_eq!(Config::load(None).unwrap().gc.untagged, want, "{value}");
+        }
+        jail.set_env("BERTH_GC__UNTAGGED", "sometimes");
+        assert!(Config::load(None).is_err());
+        Ok(())
+    });
+}

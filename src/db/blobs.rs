@@ -12,7 +12,7 @@ pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<
 pub async fn stored_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<(i64, Option<String>)>, DbError> {
     sqlx::query_as(
         "SELECT b.size, b.storage_key FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
-         WHERE rb.repo_id = $1 AND rb.digest = $2",
+         WHERE rb.repo_id = $1 AND rb.digest = $2 AND b.lost_at IS NULL",
     )
     .bind(repo_id)
     .bind(digest)
@@ -27,7 +27,7 @@ pub async fn size(db: &Db, digest: &str) -> Result<Option<i64>, DbError> {
 
 /// Records a verified blob stored at `key` (S3; `None` on the filesystem) and links it
 /// into the repository. The first row for a digest wins: returns the key it records, so a
-/// caller whose own copy lost can delete it.
+/// caller whose own copy lost can delete it. A row fsck marked lost is taken over.
 pub async fn insert_and_link(
     db: &Db,
     digest: &str,
@@ -37,7 +37,9 @@ pub async fn insert_and_link(
 ) -> Result<Option<String>, DbError> {
     let mut tx: Tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO blobs (digest, size, storage_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
+        "INSERT INTO blobs (digest, size, storage_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) \
+         DO UPDATE SET size = excluded.size, storage_key = excluded.storage_key, created_at = excluded.created_at, \
+         lost_at = NULL WHERE blobs.lost_at IS NOT NULL",
     )
     .bind(digest)
     .bind(size)
@@ -52,21 +54,29 @@ pub async fn insert_and_link(
     Ok(winner)
 }
 
-async fn link_in(tx: &mut Tx<'_>, digest: &str, repo_id: i64) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-        .bind(repo_id)
-        .bind(digest)
-        .bind(now())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// Links a stored blob into the repository, or refreshes the link's time (garbage
+/// collection keeps young links); false if the blob is not stored (any more).
+async fn link_in(tx: &mut Tx<'_>, digest: &str, repo_id: i64) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "INSERT INTO repo_blobs (repo_id, digest, created_at) \
+         SELECT $1, b.digest, $3 FROM blobs b WHERE b.digest = $2 AND b.lost_at IS NULL \
+         ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = excluded.created_at",
+    )
+    .bind(repo_id)
+    .bind(digest)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() > 0)
 }
 
-/// Links an already stored blob into a repository (cross-repository mount).
-pub async fn link(db: &Db, digest: &str, repo_id: i64) -> Result<(), DbError> {
+/// Links an already stored blob into a repository (cross-repository mount); false if the
+/// blob went meanwhile (a collection pass removed it).
+pub async fn link(db: &Db, digest: &str, repo_id: i64) -> Result<bool, DbError> {
     let mut tx = db.begin().await?;
-    link_in(&mut tx, digest, repo_id).await?;
-    tx.commit().await
+    let linked = link_in(&mut tx, digest, repo_id).await?;
+    tx.commit().await?;
+    Ok(linked)
 }
 
 /// Removes the blob's link from the repository; true if it was linked.

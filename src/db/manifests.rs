@@ -18,7 +18,10 @@ pub struct NewManifest<'a> {
     pub artifact_type: Option<&'a str>,
     pub subject: Option<&'a str>,
     pub annotations: Option<&'a str>,
-    pub children: &'a [String],
+    /// Config and layers: must be linked in the repository.
+    pub blobs: &'a [String],
+    /// Index entries: must be manifests of the repository.
+    pub manifests: &'a [String],
     pub tags: &'a [String],
 }
 
@@ -42,13 +45,20 @@ pub async fn exists(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError
 }
 
 /// Stores the manifest, its references and tags in one transaction. Storing the same
-/// digest twice keeps the first copy (the bytes are identical by construction).
-pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<(), DbError> {
+/// digest twice keeps the first copy (the bytes are identical by construction) and
+/// refreshes its `created_at`, the time garbage collection judges it by.
+///
+/// Every blob link and child manifest it references is refreshed in the same transaction,
+/// which is also the final check that they exist: a collection pass that removed one first
+/// makes this return `Some(digest)` of the missing reference, and nothing is stored; one that
+/// comes after sees the reference (see `crate::registry::gc`).
+pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<Option<String>, DbError> {
     let t = now();
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO manifests (repo_id, digest, media_type, content, size, artifact_type, subject, annotations, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = excluded.created_at",
     )
     .bind(m.repo_id)
     .bind(m.digest)
@@ -61,7 +71,16 @@ pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<(), DbError> {
     .bind(t)
     .execute(&mut *tx)
     .await?;
-    for child in m.children {
+    let touch_blob = "UPDATE repo_blobs SET created_at = $3 WHERE repo_id = $1 AND digest = $2 \
+                      AND EXISTS (SELECT 1 FROM blobs b WHERE b.digest = $2 AND b.lost_at IS NULL)";
+    let touch_manifest = "UPDATE manifests SET created_at = $3 WHERE repo_id = $1 AND digest = $2";
+    let children = m.blobs.iter().map(|d| (d, touch_blob)).chain(m.manifests.iter().map(|d| (d, touch_manifest)));
+    for (child, touch) in children {
+        let r = sqlx::query(touch).bind(m.repo_id).bind(child).bind(t).execute(&mut *tx).await?;
+        if r.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(Some(child.clone()));
+        }
         sqlx::query(
             "INSERT INTO manifest_refs (repo_id, manifest_digest, child_digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
@@ -83,7 +102,8 @@ pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<(), DbError> {
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(None)
 }
 
 /// Deletes a manifest and (by cascade) its tags and references.

@@ -9,6 +9,7 @@ pub mod collections;
 pub mod gc;
 pub mod keys;
 pub mod manifests;
+pub mod policies;
 pub mod repos;
 pub mod teams;
 pub mod throttle;

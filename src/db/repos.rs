@@ -127,3 +127,30 @@ pub async fn delete(db: &Db, repo_id: i64, name: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM repositories WHERE id = $1").bind(repo_id).execute(&mut *tx).await?;
     tx.commit().await
 }
+
+/// Bytes a repository holds: each blob it links once, plus its manifests.
+pub async fn size_bytes(db: &Db, repo_id: i64) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE((SELECT SUM(b.size) FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
+           WHERE rb.repo_id = $1 AND b.lost_at IS NULL), 0) \
+         + COALESCE((SELECT SUM(m.size) FROM manifests m WHERE m.repo_id = $1), 0) AS BIGINT)",
+    )
+    .bind(repo_id)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Bytes a collection holds: each blob linked in any of its repositories once (a layer
+/// shared by several counts once), plus their manifests.
+pub async fn collection_size_bytes(db: &Db, collection_id: i64) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.lost_at IS NULL AND b.digest IN \
+           (SELECT rb.digest FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id \
+            WHERE r.collection_id = $1)), 0) \
+         + COALESCE((SELECT SUM(m.size) FROM manifests m JOIN repositories r ON r.id = m.repo_id \
+            WHERE r.collection_id = $1), 0) AS BIGINT)",
+    )
+    .bind(collection_id)
+    .fetch_one(&db.pool)
+    .await
+}

@@ -26,6 +26,8 @@ pub struct CollectionOut {
     pub owners: Vec<serde_json::Value>,
     pub contributors: Vec<serde_json::Value>,
     pub repositories: Vec<String>,
+    /// Blob and manifest bytes in its repositories; a blob several share counts once.
+    pub size_bytes: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,6 +42,8 @@ pub struct TagOut {
 pub struct RepositoryOut {
     pub name: String,
     pub tags: Vec<TagOut>,
+    /// Bytes of the blobs it links (each once) and of its manifests.
+    pub size_bytes: i64,
 }
 
 /// A member named in a membership request.
@@ -120,7 +124,8 @@ impl Manager<'_> {
             if role == "owner" { owners.push(entry) } else { contributors.push(entry) }
         }
         let repositories = db::repos::in_collection(self.db, view.id).await?;
-        Ok(CollectionOut { name: name.into(), private: view.private, owners, contributors, repositories })
+        let size_bytes = db::repos::collection_size_bytes(self.db, view.id).await?;
+        Ok(CollectionOut { name: name.into(), private: view.private, owners, contributors, repositories, size_bytes })
     }
 
     pub async fn set_collection_private(&self, actor: &Actor, name: &str, private: bool) -> Result<CollectionOut> {
@@ -186,7 +191,8 @@ impl Manager<'_> {
             .into_iter()
             .map(|(name, digest, size, updated_at)| TagOut { name, digest, size, updated_at })
             .collect();
-        Ok(RepositoryOut { name: repo.to_string(), tags })
+        let size_bytes = db::repos::size_bytes(self.db, id).await?;
+        Ok(RepositoryOut { name: repo.to_string(), tags, size_bytes })
     }
 
     /// Deletes a repository with its manifests and tags (owners and admins).

@@ -58,9 +58,8 @@ impl Registry {
         start: u64,
         len: u64,
     ) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
-        self.store.read_blob(digest, key, start, len).await?.ok_or_else(|| {
-            RegistryError::Internal(anyhow::anyhow!("blob {digest} is recorded but missing from storage"))
-        })
+        // Gone between lookup and read: a collection pass took it (or fsck found it lost).
+        self.store.read_blob(digest, key, start, len).await?.ok_or(RegistryError::BlobUnknown)
     }
 
     /// Unlinks a blob from the repository; its bytes stay until garbage collection.
@@ -83,8 +82,7 @@ impl Registry {
             return Ok(false);
         }
         let id = self.ensure_repo(caller, repo).await?;
-        blobs::link(&self.db, digest.as_str(), id).await?;
-        Ok(true)
+        Ok(blobs::link(&self.db, digest.as_str(), id).await?)
     }
 
     /// Links a blob from `from` into `repo` if it is linked there. `Ok(false)` when it is
@@ -97,7 +95,6 @@ impl Registry {
             return Ok(false);
         }
         let id = self.ensure_repo(caller, repo).await?;
-        blobs::link(&self.db, digest.as_str(), id).await?;
-        Ok(true)
+        Ok(blobs::link(&self.db, digest.as_str(), id).await?)
     }
 }

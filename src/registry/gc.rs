@@ -1,58 +1,260 @@
-//! Online garbage collection: unreferenced blobs, stale upload sessions, and collections
-//! that were created implicitly but never received a repository. No read-only mode.
+//! Online garbage collection (no read-only mode). One pass:
+//! 1. per repository, plans with [`mark::plan`] what goes: tags its collection's retention
+//!    drops, manifests no longer reachable, links no surviving manifest references; then
+//!    removes them with conditional statements that re-check the decision (`db::gc`);
+//! 2. removes the bytes of blobs no repository links any more;
+//! 3. expires stale upload sessions and empty auto-created collections.
 //!
-//! Racing a push of the same blob is safe because of an ordering on both sides:
-//! - a push records the blob's row and its link *before* moving the file into place, and
-//!   moves its own bytes in whenever the file is missing;
-//! - the collector deletes the row only while no link exists (one conditional DELETE),
-//!   then moves the file to `trash/`, checks the row again, and restores the file if a
-//!   push recreated the row meanwhile (or drops it if that push already put its own copy).
+//! A dry run plans the same and removes nothing.
 //!
-//! So either the push's link comes first and the collector leaves the blob alone, or the
-//! collector's DELETE comes first and the push's file (or the restored one) ends in place.
+//! Racing pushes, mounts and tag changes is safe because each side orders its writes:
+//! - a manifest PUT refreshes, in its own transaction, every link and child manifest it
+//!   references; the collector deletes a link or manifest only if it is still old and
+//!   unreferenced (one conditional DELETE). Whichever comes second sees the other: the
+//!   collector keeps the reference, or the PUT finds it gone and answers
+//!   MANIFEST_BLOB_UNKNOWN, storing nothing;
+//! - a push or mount of a blob (re)links it before anything else, and a blob push moves
+//!   its own bytes in whenever the file is missing;
+//! - the collector deletes a blob's row only while no link exists, then moves the file to
+//!   `trash/`, checks the row again, and restores the file if a push recreated the row
+//!   meanwhile (or drops it if that push already put its own copy in place). On S3 the
+//!   object is only deleted a pass later, so a read that resolved it first still finds it.
+//!
 //! A read in the short window between trashing and restoring answers BLOB_UNKNOWN.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Registry, Result};
+use super::{
+    Registry, Result,
+    mark::{self, Rules},
+    policy::Policy,
+};
 use crate::{
-    config::GcConfig,
-    db::{self, gc},
+    config::{GcConfig, Untagged},
+    db::{
+        self,
+        gc::{self, RepoRow},
+    },
     digest::Digest,
     names::UploadId,
     storage::BlobStore,
 };
 
-/// What one pass removed.
+/// What one pass removed, or on a dry run would remove.
 #[derive(Debug, Default, Serialize)]
 pub struct GcReport {
+    pub dry_run: bool,
+    /// Tags the collections' retention policies dropped.
+    pub tags_removed: Vec<TagItem>,
+    pub manifests_removed: Vec<Item>,
+    /// Links from repositories to blobs that no manifest there references any more.
+    pub links_removed: Vec<Item>,
+    /// Blobs whose bytes went, because no repository links them.
+    pub blobs: Vec<BlobItem>,
     pub blobs_removed: u64,
     pub bytes_freed: u64,
     pub uploads_expired: u64,
     pub collections_removed: Vec<String>,
 }
 
-/// Blobs looked at per query; a pass repeats until none are left.
+#[derive(Debug, Serialize)]
+pub struct TagItem {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub repository: String,
+    pub digest: String,
+    pub size: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BlobItem {
+    pub digest: String,
+    pub size: i64,
+}
+
+/// How a pass runs.
+#[derive(Clone, Copy, Default)]
+pub struct GcOptions<'a> {
+    /// Plan and report only.
+    pub dry_run: bool,
+    /// Called with a progress line now and then (the CLI shows it on a terminal).
+    pub progress: Option<&'a (dyn Fn(&str) + Sync)>,
+}
+
+/// Rows looked at per query; a pass repeats until none are left.
 const BATCH: i64 = 500;
+/// At most this long between doom and deletion of an S3 object (less if the grace is).
+const S3_DELETE_DELAY_SECS: u64 = 600;
 
 impl Registry {
     /// One collection pass with `cfg`'s ages, as of `now` (unix seconds).
     pub async fn collect_garbage(&self, cfg: &GcConfig, now: i64) -> Result<GcReport> {
-        let mut report = GcReport::default();
-        self.collect_blobs(now - cfg.blob_grace_secs as i64, &mut report).await?;
-        self.expire_uploads(cfg.upload_ttl_secs, now, &mut report).await?;
+        self.collect(cfg, now, GcOptions::default()).await
+    }
+
+    pub async fn collect(&self, cfg: &GcConfig, now: i64, opts: GcOptions<'_>) -> Result<GcReport> {
+        let mut report = GcReport { dry_run: opts.dry_run, ..GcReport::default() };
+        let grace_cutoff = now - cfg.blob_grace_secs as i64;
+        // On a dry run: per digest, (links the plan removes, size).
+        let mut unlinked: HashMap<String, (i64, i64)> = HashMap::new();
+        let total = gc::repo_count(&self.db).await?;
+        let mut policies: HashMap<i64, Option<Policy>> = HashMap::new();
+        let (mut after, mut seen) = (0, 0);
+        loop {
+            let repos = gc::repositories(&self.db, after, BATCH).await?;
+            let Some(last) = repos.last() else { break };
+            after = last.id;
+            for repo in repos {
+                seen += 1;
+                if let Some(progress) = opts.progress {
+                    progress(&format!("repository {seen}/{total} {}", repo.name));
+                }
+                let policy = match policies.get(&repo.collection_id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self.policy_of(repo.collection_id).await?;
+                        policies.insert(repo.collection_id, p.clone());
+                        p
+                    }
+                };
+                let untagged = match policy.as_ref().and_then(|p| p.untagged_after_secs) {
+                    Some(secs) => Untagged::AfterSecs(secs),
+                    None => cfg.untagged,
+                };
+                let rules = Rules {
+                    grace_cutoff,
+                    untagged_cutoff: match untagged {
+                        Untagged::Keep => None,
+                        Untagged::AfterSecs(s) => Some(now - s as i64),
+                    },
+                };
+                self.sweep_repo(&repo, policy.as_ref(), rules, opts.dry_run, &mut report, &mut unlinked).await?;
+            }
+        }
+        if opts.dry_run {
+            self.blobs_that_would_go(grace_cutoff, &unlinked, &mut report).await?;
+        } else {
+            self.collect_blobs(grace_cutoff, now, &mut report, opts).await?;
+        }
+        self.expire_uploads(cfg.upload_ttl_secs, now, opts.dry_run, &mut report).await?;
         let cutoff = now - cfg.empty_collection_secs as i64;
-        report.collections_removed = gc::delete_empty_auto_collections(&self.db, cutoff).await?;
+        report.collections_removed = if opts.dry_run {
+            gc::empty_auto_collections(&self.db, cutoff).await?
+        } else {
+            gc::delete_empty_auto_collections(&self.db, cutoff).await?
+        };
         Ok(report)
     }
 
-    async fn collect_blobs(&self, cutoff: i64, report: &mut GcReport) -> Result<()> {
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
+    /// A collection's compiled policy; one that does not compile (it was validated when
+    /// set, so only a hand-edited row) applies nothing.
+    async fn policy_of(&self, collection_id: i64) -> Result<Option<Policy>> {
+        Ok(db::policies::get(&self.db, collection_id).await?.and_then(|row| match Policy::compile(&row) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(collection_id, error = %e, "ignoring an invalid collection policy");
+                None
+            }
+        }))
+    }
+
+    async fn sweep_repo(
+        &self,
+        repo: &RepoRow,
+        policy: Option<&Policy>,
+        rules: Rules,
+        dry_run: bool,
+        report: &mut GcReport,
+        unlinked: &mut HashMap<String, (i64, i64)>,
+    ) -> Result<()> {
+        let graph = gc::graph(&self.db, repo.id).await?;
+        let dropped = policy.map(|p| p.retention_victims(&graph.tags)).unwrap_or_default();
+        let plan = mark::plan(&graph, dropped, rules);
+        let name = || repo.name.clone();
+        for tag in plan.tags {
+            if dry_run || gc::delete_tag_if_unchanged(&self.db, repo.id, tag).await? {
+                report.tags_removed.push(TagItem {
+                    repository: name(),
+                    tag: tag.name.clone(),
+                    digest: tag.digest.clone(),
+                });
+            }
+        }
+        // Parents before children: a manifest is only deleted while nothing lists it as a
+        // child, so repeat until a round deletes nothing.
+        let mut pending = plan.manifests;
+        while !pending.is_empty() {
+            let mut kept = Vec::new();
+            for m in pending.iter().copied() {
+                if dry_run || gc::delete_manifest_if_dead(&self.db, repo.id, &m.digest, m.pushed_at).await? {
+                    report.manifests_removed.push(Item { repository: name(), digest: m.digest.clone(), size: m.size });
+                } else {
+                    kept.push(m);
+                }
+            }
+            if kept.len() == pending.len() {
+                break;
+            }
+            pending = kept;
+        }
+        for link in plan.links {
+            let removed =
+                dry_run || gc::unlink_unreferenced(&self.db, repo.id, &link.digest, rules.grace_cutoff).await?;
+            if removed {
+                report.links_removed.push(Item { repository: name(), digest: link.digest.clone(), size: link.size });
+                let entry = unlinked.entry(link.digest.clone()).or_insert((0, link.size));
+                entry.0 += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Dry run: blobs unlinked everywhere already, or by this plan, and old enough.
+    async fn blobs_that_would_go(
+        &self,
+        cutoff: i64,
+        unlinked: &HashMap<String, (i64, i64)>,
+        report: &mut GcReport,
+    ) -> Result<()> {
+        let mut after = String::new();
         loop {
-            let batch = gc::unreferenced_blobs(&self.db, cutoff, BATCH).await?;
-            let done = (batch.len() as i64) < BATCH;
+            let batch = gc::unreferenced_blobs(&self.db, cutoff, &after, BATCH).await?;
+            let Some((last, _, _)) = batch.last() else { break };
+            after = last.clone();
+            for (digest, size, _) in batch {
+                report.blobs.push(BlobItem { digest, size });
+            }
+        }
+        for (digest, (removed, size)) in unlinked {
+            let old = gc::blob_created_at(&self.db, digest).await?.is_some_and(|t| t < cutoff);
+            if old && gc::link_count(&self.db, digest).await? == *removed {
+                report.blobs.push(BlobItem { digest: digest.clone(), size: *size });
+            }
+        }
+        report.blobs.sort_by(|a, b| a.digest.cmp(&b.digest));
+        report.blobs_removed = report.blobs.len() as u64;
+        report.bytes_freed = report.blobs.iter().map(|b| b.size as u64).sum();
+        Ok(())
+    }
+
+    async fn collect_blobs(&self, cutoff: i64, now: i64, report: &mut GcReport, opts: GcOptions<'_>) -> Result<()> {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let mut after = String::new();
+        loop {
+            let batch = gc::unreferenced_blobs(&self.db, cutoff, &after, BATCH).await?;
+            let Some((last, _, _)) = batch.last() else { break };
+            after = last.clone();
+            if let Some(progress) = opts.progress {
+                progress(&format!("blobs: {} removed, {} bytes", report.blobs_removed, report.bytes_freed));
+            }
             for (digest, size, key) in batch {
                 let Ok(digest) = digest.parse::<Digest>() else { continue };
                 if !gc::delete_unreferenced_blob(&self.db, digest.as_str(), cutoff).await? {
@@ -69,29 +271,37 @@ impl Registry {
                             fs.delete_trash(&digest, &nonce).await?;
                         }
                     }
-                    // On S3 every upload has its own object: a push racing this one records
-                    // a new row with its own key, so the old object can simply go.
-                    (BlobStore::S3(_), Some(key)) => self.store.delete_object(&key).await?,
+                    // Every S3 upload has its own object: a push racing this one records a
+                    // new row with its own key, so the old object can go — a pass later.
+                    (BlobStore::S3(_), Some(key)) => gc::doom_object(&self.db, &key, now).await?,
                     (BlobStore::S3(_), None) => {}
                 }
                 report.blobs_removed += 1;
                 report.bytes_freed += size as u64;
-            }
-            if done {
-                return Ok(());
+                report.blobs.push(BlobItem { digest: digest.to_string(), size });
             }
         }
+        if let BlobStore::S3(_) = &self.store {
+            let delay = S3_DELETE_DELAY_SECS.min(cutoff.abs_diff(now)) as i64;
+            for key in gc::doomed_objects(&self.db, now - delay + 1).await? {
+                self.store.delete_object(&key).await?;
+                gc::forget_doomed(&self.db, &key).await?;
+            }
+        }
+        Ok(())
     }
 
-    async fn expire_uploads(&self, ttl_secs: u64, now: i64, report: &mut GcReport) -> Result<()> {
+    async fn expire_uploads(&self, ttl_secs: u64, now: i64, dry_run: bool, report: &mut GcReport) -> Result<()> {
         for (id, store_state) in gc::stale_uploads(&self.db, now - ttl_secs as i64).await? {
             let Ok(id) = id.parse::<UploadId>() else { continue };
-            db::uploads::delete(&self.db, id.as_str()).await?;
-            self.store.upload_delete(&id, store_state.as_deref()).await?;
+            if !dry_run {
+                db::uploads::delete(&self.db, id.as_str()).await?;
+                self.store.upload_delete(&id, store_state.as_deref()).await?;
+            }
             report.uploads_expired += 1;
         }
         // Directories whose session row is gone (a crash between the two writes).
-        if let BlobStore::Fs(fs) = &self.store {
+        if let (BlobStore::Fs(fs), false) = (&self.store, dry_run) {
             for id in fs.stale_upload_dirs(Duration::from_secs(ttl_secs)).await? {
                 if !gc::upload_exists(&self.db, id.as_str()).await? {
                     fs.upload_delete(&id).await?;

@@ -91,9 +91,10 @@ impl Registry {
         if let Reference::Tag(t) = reference {
             tags.push(t.as_str().to_owned());
         }
-        let children: Vec<String> = parsed.blobs.iter().chain(&parsed.manifests).map(|d| d.to_string()).collect();
+        let child_blobs: Vec<String> = parsed.blobs.iter().map(|d| d.to_string()).collect();
+        let child_manifests: Vec<String> = parsed.manifests.iter().map(|d| d.to_string()).collect();
         let subject = parsed.subject.as_ref().map(|s| s.to_string());
-        manifests::put(
+        let missing = manifests::put(
             &self.db,
             &manifests::NewManifest {
                 repo_id,
@@ -103,11 +104,16 @@ impl Registry {
                 artifact_type: parsed.artifact_type.as_deref(),
                 subject: subject.as_deref(),
                 annotations: parsed.annotations.as_deref(),
-                children: &children,
+                blobs: &child_blobs,
+                manifests: &child_manifests,
                 tags: &tags,
             },
         )
         .await?;
+        // A collection pass removed a reference between the checks above and the write.
+        if let Some(d) = missing {
+            return Err(RegistryError::ManifestBlobUnknown(d));
+        }
         Ok(PutOutcome { digest, subject: parsed.subject })
     }
 

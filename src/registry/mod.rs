@@ -6,10 +6,12 @@ mod blobs;
 mod catalog;
 mod gc;
 mod manifests;
+mod mark;
+pub mod policy;
 mod uploads;
 
 pub use blobs::BlobData;
-pub use gc::GcReport;
+pub use gc::{GcOptions, GcReport};
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;
 

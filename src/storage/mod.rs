@@ -173,7 +173,11 @@ impl BlobStore {
     ) -> io::Result<Option<BoxStream<'static, io::Result<Bytes>>>> {
         match (self, key) {
             (BlobStore::Fs(fs), _) => fs.read_blob(digest, start, len).await,
-            (BlobStore::S3(s3), Some(key)) => s3.read(key, start, len).await.map(Some).map_err(s3_io),
+            (BlobStore::S3(s3), Some(key)) => match s3.read(key, start, len).await {
+                Ok(stream) => Ok(Some(stream)),
+                Err(s3::S3Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(s3_io(e)),
+            },
             (BlobStore::S3(_), None) => Ok(None),
         }
     }
