@@ -53,6 +53,14 @@ pub enum Command {
         #[command(subcommand)]
         command: CollectionCommand,
     },
+    /// Re-hash every blob and compare database and storage both ways; exits non-zero if
+    /// anything is wrong.
+    Fsck {
+        /// Remove orphans and leftovers, and mark missing or corrupt blobs lost (reads then
+        /// answer 404 until they are pushed again).
+        #[arg(long)]
+        repair: bool,
+    },
     /// Show repositories (tags, size).
     Repository {
         #[command(subcommand)]
@@ -398,6 +406,23 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
                 .map(|k| serde_json::json!({ "kid": k.kid, "generation": k.generation, "created_at": k.created_at }))
                 .collect();
             print(&keys)?;
+        }
+        Command::Fsck { repair } => {
+            let store = crate::storage::BlobStore::open(config).await?;
+            let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
+            let progress = Progress::on_terminal("fsck");
+            let show = progress.as_ref().map(|p| move |line: &str| p.show(line));
+            let opts = crate::registry::GcOptions {
+                dry_run: !repair,
+                progress: show.as_ref().map(|f| f as &(dyn Fn(&str) + Sync)),
+            };
+            let report = registry.fsck(repair, crate::db::now(), opts).await;
+            drop(progress);
+            let report = report?;
+            print(&report)?;
+            if report.problems() > 0 {
+                anyhow::bail!("fsck found {} problem(s)", report.problems());
+            }
         }
         Command::Serve | Command::Migrate | Command::Config { .. } => anyhow::bail!("not a management command"),
     }

@@ -4,6 +4,7 @@
 
 mod blobs;
 mod catalog;
+mod fsck;
 mod gc;
 mod manifests;
 mod mark;
@@ -11,6 +12,7 @@ pub mod policy;
 mod uploads;
 
 pub use blobs::BlobData;
+pub use fsck::FsckReport;
 pub use gc::{GcOptions, GcReport};
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;

@@ -353,7 +353,7 @@ impl Registry {
         Ok(hasher.finish())
     }
 
-    async fn discard_upload(&self, id: &UploadId) -> Result<()> {
+    pub(super) async fn discard_upload(&self, id: &UploadId) -> Result<()> {
         let store_state = uploads::delete(&self.db, id.as_str()).await?.flatten();
         self.store.upload_delete(id, store_state.as_deref()).await?;
         Ok(())

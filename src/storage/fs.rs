@@ -180,6 +180,72 @@ impl FsStore {
         Ok(out)
     }
 
+    /// Every file under `blobs/` (for fsck): its path relative to the root, and the digest
+    /// its place names (`None` for a file that is not where a blob would be).
+    pub async fn blob_files(&self) -> io::Result<Vec<(String, Option<Digest>)>> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.root.join("blobs")];
+        while let Some(dir) = todo.pop() {
+            let mut entries = match fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                let path = entry.path();
+                if entry.file_type().await?.is_dir() {
+                    todo.push(path);
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(&self.root) else { continue };
+                let rel = rel.to_string_lossy().into_owned();
+                // blobs/<alg>/<2 hex>/<hex>, and only where Key::Blob would put it.
+                let digest = rel
+                    .strip_prefix("blobs/")
+                    .and_then(|r| r.split_once('/'))
+                    .and_then(|(alg, r)| r.split_once('/').map(|(_, hex)| format!("{alg}:{hex}")))
+                    .and_then(|d| d.parse::<Digest>().ok())
+                    .filter(|d| Key::Blob(d).path() == rel);
+                out.push((rel, digest));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a file found by [`Self::blob_files`] or [`Self::trash_files`] that is not a
+    /// blob's (fsck).
+    pub async fn remove_stray(&self, rel: &str) -> io::Result<()> {
+        if !(rel.starts_with("blobs/") || rel.starts_with("trash/")) || rel.contains("..") {
+            return Err(io::Error::other(format!("not a storage file: {rel}")));
+        }
+        match fs::remove_file(self.root.join(rel)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Files left in `trash/` longer than `age` (a collection pass that stopped halfway):
+    /// their relative path and, if the name is one [`Key::Trash`] makes, digest and nonce.
+    pub async fn trash_files(&self, age: std::time::Duration) -> io::Result<Vec<(String, Option<(Digest, String)>)>> {
+        let mut out = Vec::new();
+        let mut entries = fs::read_dir(self.root.join("trash")).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let old = entry.metadata().await?.modified()?.elapsed().is_ok_and(|e| e >= age);
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !old {
+                continue;
+            }
+            let parsed = name.split_once('-').and_then(|(alg, rest)| {
+                let (hex, nonce) = rest.split_once('-')?;
+                let digest = format!("{alg}:{hex}").parse::<Digest>().ok()?;
+                (Key::Trash(&digest, nonce).path() == format!("trash/{name}")).then(|| (digest, nonce.to_owned()))
+            });
+            out.push((format!("trash/{name}"), parsed));
+        }
+        Ok(out)
+    }
+
     pub async fn upload_delete(&self, id: &UploadId) -> io::Result<()> {
         match fs::remove_dir_all(self.path(Key::UploadDir(id))).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
