@@ -235,6 +235,25 @@ pub enum CollectionCommand {
         #[command(flatten)]
         member: MemberArg,
     },
+    /// Show the retention and immutable-tag policy; with any option, replace it.
+    Policy {
+        name: String,
+        /// Retention keeps the newest N tags…
+        #[arg(long)]
+        keep_newest: Option<i64>,
+        /// …and tags matching this glob (repeatable); every other tag goes at GC.
+        #[arg(long = "keep-tag")]
+        keep_tags: Vec<String>,
+        /// Untagged manifests go this long after their last push (`7d`, `12h`).
+        #[arg(long)]
+        untagged_after: Option<String>,
+        /// Tags matching this glob can be neither moved nor deleted (repeatable).
+        #[arg(long = "immutable-tag")]
+        immutable_tags: Vec<String>,
+        /// Remove the policy.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -354,6 +373,24 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
                     MemberRole::Contributor => "contributor",
                 };
                 print(&m.put_member(&sys, &name, kind, who, role).await?)?;
+            }
+            CollectionCommand::Policy { name, keep_newest, keep_tags, untagged_after, immutable_tags, clear } => {
+                let policy = crate::manage::PolicyIn {
+                    keep_newest,
+                    keep_tags,
+                    untagged_after: untagged_after.map(crate::manage::DurationIn::Text),
+                    immutable_tags,
+                };
+                let set = clear
+                    || policy.keep_newest.is_some()
+                    || !policy.keep_tags.is_empty()
+                    || policy.untagged_after.is_some()
+                    || !policy.immutable_tags.is_empty();
+                if set {
+                    print(&m.set_policy(&sys, &name, policy).await?)?;
+                } else {
+                    print(&m.get_policy(&sys, &name).await?)?;
+                }
             }
             CollectionCommand::RemoveMember { name, member } => {
                 let (kind, who) = member.split();

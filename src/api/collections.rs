@@ -16,6 +16,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/collections", get(list).post(create))
         .route("/api/v1/collections/{name}", get(show).patch(change).delete(delete))
+        .route("/api/v1/collections/{name}/policy", get(show_policy).put(put_policy))
         .route("/api/v1/collections/{name}/members/users/{username}", put(put_user).delete(remove_user))
         .route("/api/v1/collections/{name}/members/teams/{team}", put(put_team).delete(remove_team))
         .route("/api/v1/repositories/{*name}", get(show_repo).delete(delete_repo))
@@ -95,4 +96,14 @@ async fn show_repo(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
 async fn delete_repo(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
     ctx.manager().delete_repository(&ctx.actor, &name).await?;
     Ok(no_content())
+}
+
+async fn show_policy(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
+    Ok(json(StatusCode::OK, &ctx.manager().get_policy(&ctx.actor, &name).await?))
+}
+
+/// Replaces the collection's retention and immutable-tag policy (owners and admins).
+async fn put_policy(ctx: Ctx, Path(name): Path<String>, bytes: Bytes) -> ApiResult {
+    let b: crate::manage::PolicyIn = body(&bytes)?;
+    Ok(json(StatusCode::OK, &ctx.manager().set_policy(&ctx.actor, &name, b).await?))
 }

@@ -23,6 +23,18 @@ pub struct NewManifest<'a> {
     /// Index entries: must be manifests of the repository.
     pub manifests: &'a [String],
     pub tags: &'a [String],
+    /// Those of `tags` that may point here if new, but never move from another manifest.
+    pub immutable_tags: &'a [String],
+}
+
+/// What [`put`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Put {
+    Stored,
+    /// A referenced blob or child manifest is gone; nothing was stored.
+    MissingReference(String),
+    /// An immutable tag points at another manifest; nothing was stored.
+    TagImmutable(String),
 }
 
 pub async fn get(db: &Db, repo_id: i64, digest: &str) -> Result<Option<ManifestRow>, DbError> {
@@ -52,7 +64,7 @@ pub async fn exists(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError
 /// which is also the final check that they exist: a collection pass that removed one first
 /// makes this return `Some(digest)` of the missing reference, and nothing is stored; one that
 /// comes after sees the reference (see `crate::registry::gc`).
-pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<Option<String>, DbError> {
+pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<Put, DbError> {
     let t = now();
     let mut tx = db.begin().await?;
     sqlx::query(
@@ -79,7 +91,7 @@ pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<Option<String>, DbError
         let r = sqlx::query(touch).bind(m.repo_id).bind(child).bind(t).execute(&mut *tx).await?;
         if r.rows_affected() == 0 {
             tx.rollback().await?;
-            return Ok(Some(child.clone()));
+            return Ok(Put::MissingReference(child.clone()));
         }
         sqlx::query(
             "INSERT INTO manifest_refs (repo_id, manifest_digest, child_digest) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -91,19 +103,36 @@ pub async fn put(db: &Db, m: &NewManifest<'_>) -> Result<Option<String>, DbError
         .await?;
     }
     for tag in m.tags {
-        sqlx::query(
+        // An immutable tag is only (re)written where it already points here: decided by
+        // this one statement, so two pushes racing for a new immutable tag cannot both win.
+        let only_same = if m.immutable_tags.contains(tag) { " WHERE tags.digest = excluded.digest" } else { "" };
+        let r = sqlx::query(&format!(
             "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-        )
+             ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at\
+             {only_same}"
+        ))
         .bind(m.repo_id)
         .bind(tag)
         .bind(m.digest)
         .bind(t)
         .execute(&mut *tx)
         .await?;
+        if r.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(Put::TagImmutable(tag.clone()));
+        }
     }
     tx.commit().await?;
-    Ok(None)
+    Ok(Put::Stored)
+}
+
+/// The tags pointing at a manifest.
+pub async fn tags_of(db: &Db, repo_id: i64, digest: &str) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name")
+        .bind(repo_id)
+        .bind(digest)
+        .fetch_all(&db.pool)
+        .await
 }
 
 /// Deletes a manifest and (by cascade) its tags and references.

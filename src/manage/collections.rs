@@ -63,7 +63,7 @@ pub fn parse_member_role(s: &str) -> Result<&'static str> {
 
 impl Manager<'_> {
     /// The collection and what the actor may do there. Invisible (no pull) is 404.
-    async fn collection_for(&self, actor: &Actor, name: &str) -> Result<(CollectionView, Actions)> {
+    pub(super) async fn collection_for(&self, actor: &Actor, name: &str) -> Result<(CollectionView, Actions)> {
         let not_found = || ManageError::NotFound(format!("collection {name}"));
         let view = db::collections::view(self.db, name, actor.user_id).await?.ok_or_else(not_found)?;
         let granted = self.granted(actor, Some(&view));
@@ -74,7 +74,7 @@ impl Manager<'_> {
     }
 
     /// As [`Self::collection_for`], and the actor must manage it (403 if only visible).
-    async fn managed_collection(&self, actor: &Actor, name: &str) -> Result<CollectionView> {
+    pub(super) async fn managed_collection(&self, actor: &Actor, name: &str) -> Result<CollectionView> {
         let (view, granted) = self.collection_for(actor, name).await?;
         if granted != Actions::ALL || actor.read_only {
             return Err(ManageError::Forbidden);

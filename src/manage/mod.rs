@@ -3,10 +3,12 @@
 //! HTTP types. Every function takes the acting principal and applies DESIGN §3 and §8.
 
 mod collections;
+mod policies;
 mod teams;
 mod users;
 
 pub use collections::*;
+pub use policies::*;
 pub use teams::*;
 pub use users::*;
 

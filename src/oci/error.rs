@@ -88,6 +88,9 @@ impl From<RegistryError> for OciError {
         use RegistryError as E;
         match e {
             E::Denied => OciError::denied("access denied: the token predates this collection"),
+            E::TagImmutable(tag) => OciError::denied(format!(
+                "tag {tag} is immutable in this collection: it cannot be moved to another manifest or deleted"
+            )),
             E::NameUnknown => OciError::name_unknown(),
             E::ManifestUnknown => OciError::manifest_unknown(),
             E::BlobUnknown => OciError::new(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry"),

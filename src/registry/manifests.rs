@@ -1,9 +1,9 @@
 //! Manifests and tags through a repository.
 
-use super::{Caller, Registry, RegistryError, Result};
+use super::{Caller, Registry, RegistryError, Result, policy::Policy};
 use crate::{
     db::{
-        blobs, manifests,
+        self, blobs, manifests,
         repos::{self, Resolved},
     },
     digest::{Algorithm, Digest},
@@ -94,7 +94,10 @@ impl Registry {
         let child_blobs: Vec<String> = parsed.blobs.iter().map(|d| d.to_string()).collect();
         let child_manifests: Vec<String> = parsed.manifests.iter().map(|d| d.to_string()).collect();
         let subject = parsed.subject.as_ref().map(|s| s.to_string());
-        let missing = manifests::put(
+        let policy = self.policy(repo_id).await?;
+        let immutable: Vec<String> =
+            tags.iter().filter(|t| policy.as_ref().is_some_and(|p| p.is_immutable(t))).cloned().collect();
+        let put = manifests::put(
             &self.db,
             &manifests::NewManifest {
                 repo_id,
@@ -107,19 +110,36 @@ impl Registry {
                 blobs: &child_blobs,
                 manifests: &child_manifests,
                 tags: &tags,
+                immutable_tags: &immutable,
             },
         )
         .await?;
-        // A collection pass removed a reference between the checks above and the write.
-        if let Some(d) = missing {
-            return Err(RegistryError::ManifestBlobUnknown(d));
+        match put {
+            manifests::Put::Stored => Ok(PutOutcome { digest, subject: parsed.subject }),
+            // A collection pass removed a reference between the checks above and the write.
+            manifests::Put::MissingReference(d) => Err(RegistryError::ManifestBlobUnknown(d)),
+            manifests::Put::TagImmutable(tag) => Err(RegistryError::TagImmutable(tag)),
         }
-        Ok(PutOutcome { digest, subject: parsed.subject })
+    }
+
+    /// The collection policy of a repository, if it has one that applies.
+    async fn policy(&self, repo_id: i64) -> Result<Option<Policy>> {
+        Ok(db::policies::for_repo(&self.db, repo_id).await?.and_then(|row| Policy::compile(&row).ok()))
     }
 
     /// Deletes a manifest (by digest: with its tags) or just a tag.
     pub async fn delete_manifest(&self, caller: &Caller, repo: &RepoName, reference: &Reference) -> Result<()> {
         let id = self.repo_id(caller, repo).await?;
+        // An immutable tag goes neither by itself nor with its manifest.
+        if let Some(policy) = self.policy(id).await? {
+            let tags = match reference {
+                Reference::Digest(d) => manifests::tags_of(&self.db, id, d.as_str()).await?,
+                Reference::Tag(t) => vec![t.as_str().to_owned()],
+            };
+            if let Some(tag) = tags.into_iter().find(|t| policy.is_immutable(t)) {
+                return Err(RegistryError::TagImmutable(tag));
+            }
+        }
         let deleted = match reference {
             Reference::Digest(d) => manifests::delete(&self.db, id, d.as_str()).await?,
             Reference::Tag(t) => manifests::delete_tag(&self.db, id, t.as_str()).await?,

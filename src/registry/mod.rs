@@ -53,6 +53,9 @@ pub enum RegistryError {
     DigestInvalid(String),
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),
+    /// A push would move, or a delete remove, a tag its collection's policy makes immutable.
+    #[error("tag {0} is immutable")]
+    TagImmutable(String),
     #[error("manifest references unknown blob {0}")]
     ManifestBlobUnknown(String),
     #[error("manifest larger than {0} bytes")]
