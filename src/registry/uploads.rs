@@ -244,6 +244,10 @@ impl Registry {
         let store_state = writer.checkpoint().await?;
         let hash_state = hasher.to_state();
         if uploads::advance(&self.db, id.as_str(), old as i64, new as i64, &hash_state, store_state.as_deref()).await? {
+            if let Err(e) = writer.committed().await {
+                // Only garbage is left behind: the session's next completion removes it.
+                tracing::warn!(upload = %id, error = %e, "could not remove a superseded tail");
+            }
             Ok(())
         } else {
             // Another writer moved the session (or it was cancelled) under us.
@@ -299,7 +303,15 @@ impl Registry {
             }
             UploadWriter::S3(w) => {
                 // The multipart upload becomes the blob's object: no copy.
-                let key = w.finish().await.map_err(|e| RegistryError::Internal(e.into()))?;
+                let key = match w.finish().await {
+                    Ok(key) => key,
+                    // Completed before (a crash between completing and removing the session).
+                    Err(crate::storage::s3::S3Error::NotFound { .. }) => {
+                        self.discard_upload(id).await?;
+                        return self.already_published(caller, repo, expected).await;
+                    }
+                    Err(e) => return Err(RegistryError::Internal(e.into())),
+                };
                 let actual = if same_algorithm {
                     hasher.finish()
                 } else {

@@ -65,6 +65,14 @@ impl UploadWriter {
         }
     }
 
+    /// After the state of the last checkpoint was recorded: drops what it superseded.
+    pub async fn committed(&mut self) -> io::Result<()> {
+        match self {
+            UploadWriter::Fs(_) => Ok(()),
+            UploadWriter::S3(w) => w.committed().await.map_err(s3_io),
+        }
+    }
+
     /// Makes everything written so far durable; returns the store's session state to
     /// record with the offset (`None`: nothing beyond the offset).
     pub async fn checkpoint(&mut self) -> io::Result<Option<String>> {
@@ -126,9 +134,12 @@ impl BlobStore {
     ) -> io::Result<Option<UploadWriter>> {
         match (self, lock) {
             (BlobStore::Fs(_), UploadLock::Fs(lock)) => Ok(lock.into_writer(offset).await?.map(UploadWriter::Fs)),
-            (BlobStore::S3(s3), _) => {
-                s3.upload_writer(id, state_of(state)?).await.map(|w| Some(UploadWriter::S3(w))).map_err(s3_io)
-            }
+            (BlobStore::S3(s3), _) => match s3.upload_writer(id, state_of(state)?).await {
+                Ok(w) => Ok(Some(UploadWriter::S3(w))),
+                // The recorded tail is gone: the session completed, or its bytes are lost.
+                Err(s3::S3Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(s3_io(e)),
+            },
             (BlobStore::Fs(_), UploadLock::S3) => Err(io::Error::other("filesystem upload without its lock")),
         }
     }

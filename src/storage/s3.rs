@@ -3,7 +3,10 @@
 //! An upload is a multipart upload at `uploads/<uuid>`. Bytes are buffered up to one
 //! [`PART_SIZE`] part at a time and sent as parts; at a checkpoint (end of a request) a
 //! remainder of at least [`MIN_PART`] becomes a part, a smaller one a temporary object
-//! `uploads/<uuid>.tail` that is prepended to the next part. Part ETags, the multipart id
+//! `uploads/<uuid>.tails/<nonce>` that is prepended to the next part. Each checkpoint
+//! writes a new tail object and removes the previous one only after the database recorded
+//! the new state, so a crash in between never leaves the recorded state pointing at bytes
+//! that changed (or are gone). Part ETags, the multipart id
 //! and the tail length are the session's [`S3Upload`] state, kept in the database beside
 //! the offset and hash state, so any replica can continue the upload. Completion is
 //! `CompleteMultipartUpload` — no copy — and the blob lives at that key; the database maps
@@ -38,6 +41,10 @@ pub struct S3Upload {
     pub parts: Vec<String>,
     /// Bytes in the tail object not yet in a part.
     pub tail_len: u64,
+    /// The tail object's key; absent in states recorded before tails had their own keys
+    /// (then `uploads/<uuid>.tail`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_key: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -68,18 +75,32 @@ impl S3Store {
 
     pub async fn upload_create(&self, id: &UploadId) -> Result<S3Upload, S3Error> {
         let multipart_id = self.store.create_multipart(&self.path(&upload_key(id))).await?;
-        Ok(S3Upload { multipart_id, parts: vec![], tail_len: 0 })
+        Ok(S3Upload { multipart_id, parts: vec![], tail_len: 0, tail_key: None })
     }
 
     /// A writer continuing the session from its recorded state (the tail is read back).
     pub async fn upload_writer(&self, id: &UploadId, state: S3Upload) -> Result<S3Writer, S3Error> {
         let mut buf = BytesMut::with_capacity(PART_SIZE);
         if state.tail_len > 0 {
-            let tail = self.store.get(&self.path(&tail_key(id))).await?.bytes().await?;
+            let key = state.tail_key.clone().unwrap_or_else(|| legacy_tail_key(id));
+            let tail = self.store.get(&self.path(&key)).await?.bytes().await?;
             // Bytes past the recorded length were never acknowledged.
             buf.extend_from_slice(&tail[..tail.len().min(state.tail_len as usize)]);
         }
-        Ok(S3Writer { s3: self.clone(), id: id.clone(), state, buf })
+        Ok(S3Writer { s3: self.clone(), id: id.clone(), state, buf, superseded: vec![] })
+    }
+
+    /// Deletes every tail object of the session (recorded, superseded, or left by a crash).
+    async fn delete_tails(&self, id: &UploadId) -> Result<(), S3Error> {
+        let prefix = self.path(&tails_dir(id));
+        let keys: Vec<Path> = self.store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await?;
+        for key in keys {
+            match self.store.delete(&key).await {
+                Ok(()) | Err(S3Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.delete(&legacy_tail_key(id)).await
     }
 
     /// Gives the session up: aborts the multipart upload and removes the tail.
@@ -89,7 +110,7 @@ impl S3Store {
             Ok(()) | Err(S3Error::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
-        self.delete(&tail_key(id)).await
+        self.delete_tails(id).await
     }
 
     /// `len` bytes of the object at `key` from `start`, streamed.
@@ -128,7 +149,12 @@ pub fn upload_key(id: &UploadId) -> String {
     super::Key::UploadData(id).path().trim_end_matches("/data").to_owned()
 }
 
-fn tail_key(id: &UploadId) -> String {
+/// Where a session's tail objects live, each under a fresh name.
+fn tails_dir(id: &UploadId) -> String {
+    format!("{}.tails", upload_key(id))
+}
+
+fn legacy_tail_key(id: &UploadId) -> String {
     format!("{}.tail", upload_key(id))
 }
 
@@ -139,6 +165,8 @@ pub struct S3Writer {
     id: UploadId,
     state: S3Upload,
     buf: BytesMut,
+    /// Tail objects the last checkpoint replaced: deleted once its state is recorded.
+    superseded: Vec<String>,
 }
 
 impl S3Writer {
@@ -169,22 +197,36 @@ impl S3Writer {
         Ok(())
     }
 
-    /// Makes everything written so far durable and returns the state to record.
+    /// Makes everything written so far durable and returns the state to record. The tail
+    /// goes to a new object; the one it replaces stays until [`Self::committed`].
     pub async fn checkpoint(&mut self) -> Result<S3Upload, S3Error> {
         if self.buf.len() >= MIN_PART {
             self.put_buffer_as_part().await?;
         }
-        let tail = self.s3.path(&tail_key(&self.id));
-        if self.buf.is_empty() {
-            // Only a tail recorded earlier needs removing.
-            if self.state.tail_len > 0 {
-                self.s3.delete(&tail_key(&self.id)).await?;
-            }
+        let previous = match (&self.state.tail_key, self.state.tail_len) {
+            (Some(key), _) => Some(key.clone()),
+            (None, len) if len > 0 => Some(legacy_tail_key(&self.id)),
+            (None, _) => None,
+        };
+        self.state.tail_key = if self.buf.is_empty() {
+            None
         } else {
-            self.s3.store.put(&tail, PutPayload::from_bytes(Bytes::copy_from_slice(&self.buf))).await?;
-        }
+            let key = format!("{}/{}", tails_dir(&self.id), uuid::Uuid::new_v4().simple());
+            let payload = PutPayload::from_bytes(Bytes::copy_from_slice(&self.buf));
+            self.s3.store.put(&self.s3.path(&key), payload).await?;
+            Some(key)
+        };
         self.state.tail_len = self.buf.len() as u64;
+        self.superseded.extend(previous);
         Ok(self.state.clone())
+    }
+
+    /// The state of the last checkpoint is recorded: the tails it replaced can go.
+    pub async fn committed(&mut self) -> Result<(), S3Error> {
+        for key in std::mem::take(&mut self.superseded) {
+            self.s3.delete(&key).await?;
+        }
+        Ok(())
     }
 
     /// Sends the rest as the last part and completes the upload; returns the blob's key.
@@ -195,9 +237,7 @@ impl S3Writer {
         let key = upload_key(&self.id);
         let parts = self.state.parts.iter().map(|p| PartId { content_id: p.clone() }).collect();
         self.s3.store.complete_multipart(&self.s3.path(&key), &self.state.multipart_id, parts).await?;
-        if self.state.tail_len > 0 {
-            self.s3.delete(&tail_key(&self.id)).await?;
-        }
+        self.s3.delete_tails(&self.id).await?;
         Ok(key)
     }
 }
