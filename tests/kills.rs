@@ -11,8 +11,9 @@
 //! - nothing, before or after a kill, answers 5xx.
 //!
 //! The kill times and blob sizes come from a seed that the test prints;
-//! `BERTH_KILLS_SEED=<n>` replays a run. `BERTH_KILLS=<n>` and `BERTH_KILLS_PUSHERS=<n>`
-//! make a longer one (the defaults keep `cargo test` short).
+//! `KILLS_SEED=<n>` replays a run. `KILLS_ROUNDS=<n>` and `KILLS_PUSHERS=<n>`
+//! make a longer one (the defaults keep `cargo test` short; no `BERTH_` prefix:
+//! the server refuses unknown `BERTH_*` variables).
 
 mod common;
 
@@ -347,12 +348,12 @@ async fn resume(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pushers_survive_random_kills() {
-    let seed = std::env::var("BERTH_KILLS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+    let seed = std::env::var("KILLS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
-    eprintln!("BERTH_KILLS_SEED={seed}");
+    eprintln!("KILLS_SEED={seed}");
     let mut rng = Rng(seed | 1);
-    let (kills, pushers) = (env_or("BERTH_KILLS", KILLS), env_or("BERTH_KILLS_PUSHERS", PUSHERS));
+    let (kills, pushers) = (env_or("KILLS_ROUNDS", KILLS), env_or("KILLS_PUSHERS", PUSHERS));
     let dir = tempfile::tempdir().unwrap();
     let repos: Vec<String> = (0..pushers).map(|i| format!("kills/p{i}")).collect();
     let scopes: Vec<String> = repos.iter().map(|r| scope(r, "pull,push")).collect();
