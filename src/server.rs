@@ -116,11 +116,11 @@ fn spawn_gc(app: &AppState) {
                         uploads = r.uploads_expired,
                         collections = r.collections_removed.len(),
                         "garbage collection"
-                    )
+                    );
                 }
                 Err(e) => {
                     ops::metrics::gc_pass(false, started.elapsed().as_secs_f64(), 0, 0);
-                    tracing::error!(error = %e, "garbage collection failed")
+                    tracing::error!(error = %e, "garbage collection failed");
                 }
             }
         }

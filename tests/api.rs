@@ -519,10 +519,11 @@ async fn lists_are_sorted_by_name_and_paged() {
         post(&s, "/api/v1/collections", ADMIN, json!({"name": c}), 201).await;
         post(&s, "/api/v1/teams", ADMIN, json!({"name": format!("t-{c}")}), 201).await;
     }
-    let mut want_users: Vec<String> = users.iter().map(|u| u.to_string()).chain([ADMIN_USER.to_string()]).collect();
+    let mut want_users: Vec<String> =
+        users.iter().map(std::string::ToString::to_string).chain([ADMIN_USER.to_string()]).collect();
     want_users.sort();
     let mut want_colls: Vec<String> =
-        ["tools", "apps", "lab", "base", "zoo", "mid"].iter().map(|c| c.to_string()).collect();
+        ["tools", "apps", "lab", "base", "zoo", "mid"].iter().map(std::string::ToString::to_string).collect();
     want_colls.sort();
     let want_teams: Vec<String> = want_colls.iter().map(|c| format!("t-{c}")).collect();
 

@@ -355,10 +355,11 @@ async fn catalog_pages_list_exactly_what_the_caller_may_pull() {
             s.push_image(&token, r, "v1", r).await;
         }
     }
-    let everything: Vec<String> = layout.iter().flat_map(|l| l.3.iter().map(|r| r.to_string())).collect();
+    let everything: Vec<String> =
+        layout.iter().flat_map(|l| l.3.iter().map(std::string::ToString::to_string)).collect();
     let public = ["apub/one", "apub/two", "dpub/z"];
     let with = |extra: &[&str]| {
-        let mut v: Vec<String> = public.iter().chain(extra).map(|r| r.to_string()).collect();
+        let mut v: Vec<String> = public.iter().chain(extra).map(std::string::ToString::to_string).collect();
         v.sort();
         v
     };

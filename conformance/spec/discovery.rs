@@ -47,7 +47,7 @@ async fn tags_list_sorted() {
     let r = reg.get("/v2/disc/tags/tags/list").await.expect(200);
     let json = r.json();
     assert_eq!(json["name"], "disc/tags");
-    let mut want: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
+    let mut want: Vec<String> = tags.iter().map(std::string::ToString::to_string).collect();
     want.sort();
     assert_eq!(strings(&json["tags"]), want);
 }
@@ -295,7 +295,7 @@ async fn catalog_paginated() {
     for repo in repos {
         reg.push_blob(repo, repo.as_bytes()).await;
     }
-    let mut want: Vec<String> = repos.iter().map(|s| s.to_string()).collect();
+    let mut want: Vec<String> = repos.iter().map(std::string::ToString::to_string).collect();
     want.sort();
     let r = reg.get("/v2/_catalog").await.expect(200);
     let all = strings(&r.json()["repositories"]);

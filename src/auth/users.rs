@@ -52,7 +52,7 @@ pub async fn bootstrap_admin(db: &Db, initial_password: Option<&str>) -> anyhow:
         Ok(_) if generated => {
             tracing::warn!(
                 "created superuser admin with password {pw} (shown once; set BERTH_INITIAL_ADMIN_PASSWORD to choose it)"
-            )
+            );
         }
         Ok(_) => tracing::info!("created superuser admin"),
         // Another replica bootstrapped first.

@@ -43,7 +43,7 @@ pub fn install() -> Option<PrometheusHandle> {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.into()), LATENCY_BUCKETS)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GC_DURATION.into()), GC_BUCKETS));
-            let handle = match builder.and_then(|b| b.install_recorder()) {
+            let handle = match builder.and_then(metrics_exporter_prometheus::PrometheusBuilder::install_recorder) {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed; /metrics is off");

@@ -71,7 +71,7 @@ pub fn reload_on_sighup(tls: Arc<Tls>) -> std::io::Result<tokio::task::JoinHandl
             match tls.reload() {
                 Ok(()) => tracing::info!("TLS certificate reloaded"),
                 Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "TLS reload failed; keeping the previous certificate")
+                    tracing::error!(error = format!("{e:#}"), "TLS reload failed; keeping the previous certificate");
                 }
             }
         }

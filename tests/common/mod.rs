@@ -122,7 +122,7 @@ impl TestServer {
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if self.task.as_ref().is_some_and(|t| t.is_finished()) {
+            if self.task.as_ref().is_some_and(tokio::task::JoinHandle::is_finished) {
                 let result = self.task.take().expect("task").await;
                 panic!("berth server stopped during startup: {result:?}");
             }
