@@ -50,8 +50,21 @@ pub async fn build(config: Config, addr: SocketAddr) -> anyhow::Result<Router> {
     Ok(router(build_app(config, addr).await?))
 }
 
+/// Sizes the password-hashing pool and the credential cache from `auth.*` (before the
+/// first hash of the process; later servers in the same process keep the first sizing).
+fn configure_logins(auth: &crate::config::AuthConfig) {
+    let mut size = auth::password::PoolSize::default();
+    if auth.password_workers > 0 {
+        size.workers = auth.password_workers;
+    }
+    size.queue = if auth.password_queue > 0 { auth.password_queue } else { 64 * size.workers };
+    auth::password::configure(size);
+    auth::login_cache::set_cache_secs(auth.credential_cache_secs);
+}
+
 async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState> {
     let metrics_on = config.metrics.enabled && ops::metrics::install().is_some();
+    configure_logins(&config.auth);
     let db = open_db(&config).await?;
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
     let keys = Keys::load_or_create(&db, &config.auth.service, config.auth.token_ttl_secs).await?;

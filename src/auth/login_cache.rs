@@ -14,7 +14,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{LazyLock, Mutex},
+    sync::{
+        LazyLock, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -26,8 +29,16 @@ use ring::{hmac, rand::SystemRandom};
 
 use super::password::{self, Busy};
 
-/// How long a verified password is remembered.
+/// How long a verified password is remembered, unless configured.
 pub const TTL: Duration = Duration::from_secs(300);
+
+/// The configured lifetime of [`CACHE`]'s entries in seconds (0: nothing is remembered).
+static CACHE_SECS: AtomicU64 = AtomicU64::new(TTL.as_secs());
+
+/// Sets how long [`CACHE`] remembers a verified password (`auth.credential_cache_secs`).
+pub fn set_cache_secs(secs: u64) {
+    CACHE_SECS.store(secs, Ordering::Relaxed);
+}
 /// Entries kept at most; beyond, expired ones go, then the whole map (a bound, not an LRU).
 pub const CAPACITY: usize = 4096;
 
@@ -64,14 +75,19 @@ pub struct LoginCache {
     /// against a password hash that has since changed is never shared with a login that
     /// read the new one.
     in_flight: Mutex<HashMap<(Key, String), Verification>>,
-    ttl: Duration,
+    /// Entry lifetime; `None` follows `auth.credential_cache_secs`.
+    ttl: Option<Duration>,
 }
 
 /// The cache every login of this process goes through.
-pub static CACHE: LazyLock<LoginCache> = LazyLock::new(|| LoginCache::new(TTL));
+pub static CACHE: LazyLock<LoginCache> = LazyLock::new(|| LoginCache::with_ttl(None));
 
 impl LoginCache {
     pub fn new(ttl: Duration) -> LoginCache {
+        LoginCache::with_ttl(Some(ttl))
+    }
+
+    fn with_ttl(ttl: Option<Duration>) -> LoginCache {
         // Only fails if the OS RNG is unavailable, which is unrecoverable.
         let secret = hmac::Key::generate(hmac::HMAC_SHA256, &SystemRandom::new())
             .unwrap_or_else(|_| panic!("operating system random number generator unavailable"));
@@ -104,6 +120,10 @@ impl LoginCache {
 
     /// Remembers that `key` verified against this user's current password hash.
     pub fn insert(&self, key: Key, user_id: i64, phc: &str) {
+        let ttl = self.ttl.unwrap_or_else(|| Duration::from_secs(CACHE_SECS.load(Ordering::Relaxed)));
+        if ttl.is_zero() {
+            return;
+        }
         let Ok(mut entries) = self.entries.lock() else { return };
         let now = Instant::now();
         if entries.len() >= CAPACITY {
@@ -112,7 +132,7 @@ impl LoginCache {
                 entries.clear();
             }
         }
-        entries.insert(key, Entry { user_id, phc: phc.to_owned(), until: now + self.ttl });
+        entries.insert(key, Entry { user_id, phc: phc.to_owned(), until: now + ttl });
     }
 
     /// Forgets every entry of a user (password change, deactivation, deletion).

@@ -127,6 +127,14 @@ pub struct AuthConfig {
     /// Peers (CIDRs) whose `X-Forwarded-For` names the client: the client is the nearest
     /// address in that header not in this list. Default empty: the peer is the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Threads verifying passwords (argon2, 12 MiB each while busy). Default 0: one per core.
+    pub password_workers: usize,
+    /// Password checks that may wait for a thread; more are answered 429 with
+    /// `Retry-After`. Default 0: 64 per thread.
+    pub password_queue: usize,
+    /// Seconds a verified password is remembered (keyed by an HMAC, never the password), so
+    /// repeated logins skip argon2. Default 300; 0 turns the cache off.
+    pub credential_cache_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -138,6 +146,9 @@ impl Default for AuthConfig {
             private_registry: false,
             default_private: false,
             trusted_proxies: Vec::new(),
+            password_workers: 0,
+            password_queue: 0,
+            credential_cache_secs: 300,
         }
     }
 }
