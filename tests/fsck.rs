@@ -119,7 +119,7 @@ async fn fsck_finds_a_flipped_byte_a_deleted_file_and_orphans_and_repairs() {
 }
 
 fn sorted(items: &[&String]) -> Vec<String> {
-    let mut v: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = items.iter().map(std::string::ToString::to_string).collect();
     v.sort();
     v
 }

@@ -91,9 +91,9 @@ impl Registry {
         if let Reference::Tag(t) = reference {
             tags.push(t.as_str().to_owned());
         }
-        let child_blobs: Vec<String> = parsed.blobs.iter().map(|d| d.to_string()).collect();
-        let child_manifests: Vec<String> = parsed.manifests.iter().map(|d| d.to_string()).collect();
-        let subject = parsed.subject.as_ref().map(|s| s.to_string());
+        let child_blobs: Vec<String> = parsed.blobs.iter().map(std::string::ToString::to_string).collect();
+        let child_manifests: Vec<String> = parsed.manifests.iter().map(std::string::ToString::to_string).collect();
+        let subject = parsed.subject.as_ref().map(std::string::ToString::to_string);
         let policy = self.policy(repo_id).await?;
         let immutable: Vec<String> =
             tags.iter().filter(|t| policy.as_ref().is_some_and(|p| p.is_immutable(t))).cloned().collect();

@@ -72,7 +72,7 @@ mod tests {
     }
 
     fn policy(keep_newest: Option<i64>, keep: &[&str], immutable: &[&str]) -> Policy {
-        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect();
+        let strings = |v: &[&str]| v.iter().map(std::string::ToString::to_string).collect();
         Policy::compile(&PolicyRow {
             keep_newest,
             keep_patterns: strings(keep),
