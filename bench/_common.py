@@ -33,7 +33,8 @@ GiB = 1 << 30
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
-DEFAULT_BERTH_BIN = os.path.join(REPO_ROOT, "target", "release", "berth")
+DEFAULT_BERTH_BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target"),
+                                 "release", "berth")
 DEFAULT_DISTRIBUTION_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
