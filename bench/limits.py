@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from _common import BenchError, free_port, wait_port_closed
-from shapes import curl_get
+from shapes import timed_gets
 
 
 def sha256_mbs(seconds=3):
@@ -71,7 +71,7 @@ http {{
 
 def sendfile_ceiling_mbs(path, workdir):
     """GET of the file at `path` from nginx (sendfile on, one worker, started here on a
-    free port and stopped by PID), with the same client (curl) as the blob pulls.
+    free port and stopped by PID), with the same client and method as the blob pulls.
     Returns None when nginx is not installed (apt-get install -y nginx-light)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if not nginx:
@@ -86,17 +86,18 @@ def sendfile_ceiling_mbs(path, workdir):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         size = os.path.getsize(path)
-        url = f"http://127.0.0.1:{port}/{os.path.basename(path)}"
+        url = "/" + os.path.basename(path)
         deadline = time.time() + 10
         while True:
             try:
-                curl_get(url, {}, size)  # also warms the page cache, as a pushed blob is warm
+                # also warms the page cache, as a blob just pushed is warm
+                timed_gets("127.0.0.1", port, url, {}, size, repeat=1)
                 break
-            except BenchError:
+            except (BenchError, OSError):
                 if time.time() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.1)
-        return curl_get(url, {}, size)["mbs"]
+        return timed_gets("127.0.0.1", port, url, {}, size)["mbs"]
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)

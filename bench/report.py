@@ -36,7 +36,7 @@ def figures(args):
         ("chunked", f"{size} in {fmt_size(args.chunk)} Content-Range PATCHes", "MB/s", g("chunked.mbs")),
         ("streamed", f"{size} streamed PATCH", "MB/s", g("streamed.mbs")),
         ("big", f"{big} streamed PATCH", "MB/s", g("big.mbs")),
-        ("pull", f"{size} pull (curl)", "MB/s", g("pull.mbs")),
+        ("pull", f"{size} pull (median of 3 GETs)", "MB/s", g("pull.mbs")),
         ("parallel", f"{par} parallel pushes", "MB/s", g("parallel.mbs")),
         ("failed", "failed requests", "count", g("failed")),
         ("get", "manifest GET by tag, 64 conns", "req/s", g("manifests.get.rps")),
@@ -213,7 +213,7 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
                [f"durable write, {fmt_size(args.size)}", _f(lim["dd"]),
                 f"`dd if=/dev/zero of=FILE bs=1M count={args.size >> 20} conv=fdatasync` in the data dir's filesystem"],
                [f"loopback sendfile GET, {fmt_size(args.size)}", _f(lim["sendfile"]),
-                "nginx (`sendfile on`, one worker) serving the dd file, fetched with curl like the pulls"],
+                "nginx (`sendfile on`, one worker) serving the dd file; median of 3 GETs, read as the pulls are"],
            ]), "",
            "## Every figure: min / median / max", ""]
     rows = []

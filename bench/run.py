@@ -13,7 +13,7 @@ server once (the order alternates between rounds), one server process for all it
   mono       SIZE monolithic: POST, PUT ?digest= with the whole body
   chunked    SIZE in CHUNK PATCHes with Content-Range, then PUT
   streamed   SIZE as one PATCH, Transfer-Encoding: chunked, no Content-Range, then PUT
-  pull       GET of that blob (curl)
+  pull       GET of that blob, 3 times (median)
   big        BIG as one streamed PATCH
   parallel   P clients at once, each pushing B blobs of PSIZE (POST, streamed PATCH, PUT)
   manifests  64 connections, one manifest by tag: GET with wrk, GET and HEAD with hey

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 
-from _common import (BenchError, HTTPFailure, add_query, blob_digest, blob_pieces, header,
+from _common import (BenchError, HTTPFailure, add_query, blob_digest, blob_pieces, fast_get, header,
                      loc_path, run_hey, run_parallel, run_wrk, sha256_digest)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -93,24 +93,16 @@ def push_streamed(reg, name, seed, size, block):
     return {"mbs": _mbs(size, dt), "seconds": dt, "digest": digest}
 
 
-def curl_get(url, headers, size):
-    """GET `url` into /dev/null with curl (a C client, so the client is not the limit);
-    the status and the byte count are checked. Returns {"mbs", "seconds"}."""
-    argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}"]
-    for k, v in headers.items():
-        argv += ["-H", f"{k}: {v}"]
-    out = subprocess.run(argv + [url], capture_output=True, text=True)
-    parts = out.stdout.split()
-    if out.returncode != 0 or len(parts) != 3 or parts[0] != "200" or int(parts[1]) != size:
-        raise BenchError(f"GET {url}: curl rc {out.returncode}, status/bytes/time {out.stdout!r}, "
-                         f"expected 200 and {size} bytes; {out.stderr.strip()}")
-    seconds = float(parts[2])
+def timed_gets(host, port, path, headers, size, repeat=3):
+    """`repeat` GETs of `path` (`_common.fast_get`: status and size checked); the median."""
+    times = sorted(fast_get(host, port, path, headers, size) for _ in range(repeat))
+    seconds = times[len(times) // 2]
     return {"mbs": _mbs(size, seconds), "seconds": seconds}
 
 
 def pull(srv, reg, name, digest, size):
-    """GET the blob (curl, bearer token when the server wants one)."""
-    return curl_get(f"http://{srv.host}:{srv.port}/v2/{name}/blobs/{digest}", reg.auth_headers(), size)
+    """GET the blob three times (bearer token when the server wants one); the median."""
+    return timed_gets(srv.host, srv.port, f"/v2/{name}/blobs/{digest}", reg.auth_headers(), size)
 
 
 def parallel_pushes(reg, name, first_seed, workers, size, per_worker, block):
