@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Profile berth on one shape of bench/run.py: where its CPU time or its memory goes.
+
+    python3 bench/profile.py manifests              # perf record -g during manifest GET, 64 conns
+    python3 bench/profile.py parallel               # perf record -g during 64 parallel pushes
+    python3 bench/profile.py parallel --tool massif # valgrind --tool=massif over the same pushes
+    python3 bench/profile.py parallel --tool rss    # VmRSS every 10 ms during the pushes
+
+perf attaches to the running server (`perf record -g -p PID`) for the shape only and
+writes OUT/perf-SHAPE.data plus OUT/perf-SHAPE.txt (`perf report --no-children`, symbols
+over 0.5 %). massif runs the whole server under valgrind and writes OUT/massif-SHAPE.out
+and its `ms_print` as OUT/massif-SHAPE.txt. OUT is --out (default: a fresh temp dir).
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import MiB, Berth, DEFAULT_BERTH_BIN, parse_size, proc_status  # noqa: E402
+import shapes  # noqa: E402
+
+
+class ValgrindBerth(Berth):
+    def __init__(self, workdir, binary, massif_out):
+        super().__init__(workdir, binary=binary)
+        self.massif_out = massif_out
+
+    def argv(self):
+        return ["valgrind", "--tool=massif", f"--massif-out-file={self.massif_out}", self.binary, "serve"]
+
+
+def run_shape(args, srv, reg, block):
+    if args.shape == "manifests":
+        return shapes.manifest_load(srv, reg, "bench/manifest", args.secs, 64)
+    return shapes.parallel_pushes(reg, "bench/parallel", 1000, args.parallel, args.parallel_size,
+                                  args.parallel_blobs, block)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("shape", choices=["manifests", "parallel"])
+    p.add_argument("--tool", choices=["perf", "massif", "rss"], default="perf")
+    p.add_argument("--berth-bin", default=DEFAULT_BERTH_BIN)
+    p.add_argument("--out", default=None)
+    p.add_argument("--secs", type=int, default=10, help="wrk seconds for manifests")
+    p.add_argument("--parallel", type=int, default=64)
+    p.add_argument("--parallel-size", default="4M")
+    p.add_argument("--parallel-blobs", type=int, default=4)
+    args = p.parse_args()
+    args.parallel_size = parse_size(args.parallel_size)
+    out = args.out or tempfile.mkdtemp(prefix="berth-profile-")
+    os.makedirs(out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="berth-profile-work-")
+    block = os.urandom(MiB)
+    massif = os.path.join(out, f"massif-{args.shape}.out")
+    srv = ValgrindBerth(work, args.berth_bin, massif) if args.tool == "massif" else Berth(work, binary=args.berth_bin)
+    srv.start(timeout=300)
+    perf = None
+    try:
+        reg = srv.client()
+        reg.login([f"repository:bench/{r}:pull,push" for r in ("manifest", "parallel")])
+        samples = []
+        stop = threading.Event()
+        if args.tool == "perf":
+            data = os.path.join(out, f"perf-{args.shape}.data")
+            perf = subprocess.Popen(["perf", "record", "-g", "-o", data, "-p", str(srv.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        elif args.tool == "rss":
+            def sample():
+                while not stop.is_set():
+                    samples.append((time.perf_counter(), proc_status(srv.pid)["VmRSS"] / 1024))
+                    time.sleep(0.01)
+            threading.Thread(target=sample, daemon=True).start()
+        t0 = time.perf_counter()
+        result = run_shape(args, srv, reg, block)
+        print(f"{args.shape}: {result} in {time.perf_counter() - t0:.1f} s; VmHWM "
+              f"{srv.mem()['VmHWM'] / 1024:.1f} MiB", flush=True)
+        stop.set()
+        if samples:
+            for t, rss in samples[::max(1, len(samples) // 40)]:
+                print(f"  {t - samples[0][0]:6.2f} s  VmRSS {rss:7.1f} MiB")
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+            perf = None
+            txt = os.path.join(out, f"perf-{args.shape}.txt")
+            with open(txt, "w") as f:
+                subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--percent-limit", "0.5",
+                                "--sort", "dso,symbol", "-g", "none"], stdout=f, stderr=subprocess.DEVNULL)
+            print(f"wrote {data} and {txt}")
+    finally:
+        if perf and perf.poll() is None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    if args.tool == "massif" and os.path.exists(massif):
+        txt = os.path.join(out, f"massif-{args.shape}.txt")
+        with open(txt, "w") as f:
+            subprocess.run(["ms_print", massif], stdout=f)
+        print(f"wrote {massif} and {txt}")
+
+
+if __name__ == "__main__":
+    main()
