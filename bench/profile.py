@@ -5,6 +5,7 @@
     python3 bench/profile.py parallel               # perf record -g during 64 parallel pushes
     python3 bench/profile.py parallel --tool massif # valgrind --tool=massif over the same pushes
     python3 bench/profile.py parallel --tool rss    # VmRSS every 10 ms during the pushes
+    python3 bench/profile.py pull|tags              # 1 GiB pull (3 GETs), 10,000 tags
 
 perf attaches to the running server (`perf record -g -p PID`) for the shape only and
 writes OUT/perf-SHAPE.data plus OUT/perf-SHAPE.txt (`perf report --no-children`, symbols
@@ -36,25 +37,41 @@ class ValgrindBerth(Berth):
         return ["valgrind", "--tool=massif", f"--massif-out-file={self.massif_out}", self.binary, "serve"]
 
 
-def run_shape(args, srv, reg, block):
+def prepare(args, srv, reg, block):
+    """What a shape needs before the profiler starts: the blob a pull reads."""
+    if args.shape == "pull":
+        return shapes.push_streamed(reg, "bench/blobs", 3, args.size, block)["digest"]
+    return None
+
+
+def run_shape(args, srv, reg, block, prepared):
     if args.shape == "manifests":
         return shapes.manifest_load(srv, reg, "bench/manifest", args.secs, 64)
+    if args.shape == "pull":
+        return [shapes.pull(srv, reg, "bench/blobs", prepared, args.size) for _ in range(3)]
+    if args.shape == "tags":
+        return shapes.tags(srv, reg, "bench/tags", args.tags, 16)
     return shapes.parallel_pushes(reg, "bench/parallel", 1000, args.parallel, args.parallel_size,
                                   args.parallel_blobs, block)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("shape", choices=["manifests", "parallel"])
+    p.add_argument("shape", choices=["manifests", "parallel", "pull", "tags"])
     p.add_argument("--tool", choices=["perf", "massif", "rss"], default="perf")
     p.add_argument("--berth-bin", default=DEFAULT_BERTH_BIN)
     p.add_argument("--out", default=None)
     p.add_argument("--secs", type=int, default=10, help="wrk seconds for manifests")
+    p.add_argument("--call-graph", default=None,
+                   help="perf --call-graph mode (e.g. dwarf,16384; default: -g, frame pointers)")
     p.add_argument("--parallel", type=int, default=64)
     p.add_argument("--parallel-size", default="4M")
     p.add_argument("--parallel-blobs", type=int, default=4)
+    p.add_argument("--size", default="1G", help="blob size for pull")
+    p.add_argument("--tags", type=int, default=10000)
     args = p.parse_args()
     args.parallel_size = parse_size(args.parallel_size)
+    args.size = parse_size(args.size)
     out = args.out or tempfile.mkdtemp(prefix="berth-profile-")
     os.makedirs(out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="berth-profile-work-")
@@ -65,12 +82,14 @@ def main():
     perf = None
     try:
         reg = srv.client()
-        reg.login([f"repository:bench/{r}:pull,push" for r in ("manifest", "parallel")])
+        reg.login([f"repository:bench/{r}:pull,push" for r in ("manifest", "parallel", "blobs", "tags")])
+        prepared = prepare(args, srv, reg, block)
         samples = []
         stop = threading.Event()
         if args.tool == "perf":
             data = os.path.join(out, f"perf-{args.shape}.data")
-            perf = subprocess.Popen(["perf", "record", "-g", "-o", data, "-p", str(srv.pid)],
+            cg = ["--call-graph", args.call_graph, "-F", "499"] if args.call_graph else ["-g"]
+            perf = subprocess.Popen(["perf", "record", *cg, "-o", data, "-p", str(srv.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         elif args.tool == "rss":
@@ -80,7 +99,7 @@ def main():
                     time.sleep(0.01)
             threading.Thread(target=sample, daemon=True).start()
         t0 = time.perf_counter()
-        result = run_shape(args, srv, reg, block)
+        result = run_shape(args, srv, reg, block, prepared)
         print(f"{args.shape}: {result} in {time.perf_counter() - t0:.1f} s; VmHWM "
               f"{srv.mem()['VmHWM'] / 1024:.1f} MiB", flush=True)
         stop.set()
