@@ -5,7 +5,8 @@
     python3 bench/profile.py parallel               # perf record -g during 64 parallel pushes
     python3 bench/profile.py parallel --tool massif # valgrind --tool=massif over the same pushes
     python3 bench/profile.py parallel --tool rss    # VmRSS every 10 ms during the pushes
-    python3 bench/profile.py pull|tags              # 1 GiB pull (3 GETs), 10,000 tags
+    python3 bench/profile.py pull|tags|logins       # 1 GiB pull (3 GETs), 10,000 tags,
+                                                    # cached Basic-auth GET /token (wrk)
 
 perf attaches to the running server (`perf record -g -p PID`) for the shape only and
 writes OUT/perf-SHAPE.data plus OUT/perf-SHAPE.txt (`perf report --no-children`, symbols
@@ -24,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import MiB, Berth, DEFAULT_BERTH_BIN, parse_size, proc_status  # noqa: E402
+from _common import MiB, Berth, DEFAULT_BERTH_BIN, parse_size, proc_status, run_wrk  # noqa: E402
 import shapes  # noqa: E402
 
 
@@ -51,13 +52,18 @@ def run_shape(args, srv, reg, block, prepared):
         return [shapes.pull(srv, reg, "bench/blobs", prepared, args.size) for _ in range(3)]
     if args.shape == "tags":
         return shapes.tags(srv, reg, "bench/tags", args.tags, 16)
+    if args.shape == "logins":
+        # Basic-auth token requests whose credential is cached (the login above cached it)
+        w = run_wrk(f"http://{srv.host}:{srv.port}/token?service=berth&scope=repository:bench/blobs:pull",
+                    {"Authorization": shapes.basic(*srv.credentials())}, secs=args.secs, conns=64)
+        return {k: w[k] for k in ("rate", "total", "non2xx", "p99_ms")}
     return shapes.parallel_pushes(reg, "bench/parallel", 1000, args.parallel, args.parallel_size,
                                   args.parallel_blobs, block)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("shape", choices=["manifests", "parallel", "pull", "tags"])
+    p.add_argument("shape", choices=["manifests", "parallel", "pull", "tags", "logins"])
     p.add_argument("--tool", choices=["perf", "massif", "rss"], default="perf")
     p.add_argument("--berth-bin", default=DEFAULT_BERTH_BIN)
     p.add_argument("--out", default=None)
