@@ -227,9 +227,10 @@ class Berth(Server):
     kind = "berth"
 
     def __init__(self, workdir, binary=DEFAULT_BERTH_BIN, password=None, port=None,
-                 data_dir=None, log_level=None):
+                 data_dir=None, log_level=None, extra_env=None):
         super().__init__(workdir, port)
         self.binary = binary
+        self.extra_env = dict(extra_env or {})
         self.password = password or base64.b32encode(os.urandom(10)).decode().lower()
         self.data_dir = data_dir or os.path.join(workdir, "berth-data")
         self.log_level = log_level
@@ -247,6 +248,7 @@ class Berth(Server):
         })
         if self.log_level:
             e["RUST_LOG"] = self.log_level
+        e.update(self.extra_env)
         return e
 
     def ready_statuses(self):
@@ -309,7 +311,8 @@ def make_server(kind, workdir, args):
         if not os.access(args.berth_bin, os.X_OK):
             raise BenchError(f"berth binary {args.berth_bin} not found; build it with "
                              f"`cd {REPO_ROOT} && cargo build --release --locked`")
-        return Berth(workdir, binary=args.berth_bin)
+        env = dict(kv.split("=", 1) for kv in getattr(args, "berth_env", None) or [])
+        return Berth(workdir, binary=args.berth_bin, extra_env=env)
     if kind == "distribution":
         if not os.access(args.distribution_bin, os.X_OK):
             raise BenchError(f"{args.distribution_bin} not found; apt-get install -y docker-registry")

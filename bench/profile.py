@@ -30,8 +30,8 @@ import shapes  # noqa: E402
 
 
 class ValgrindBerth(Berth):
-    def __init__(self, workdir, binary, massif_out):
-        super().__init__(workdir, binary=binary)
+    def __init__(self, workdir, binary, massif_out, extra_env):
+        super().__init__(workdir, binary=binary, extra_env=extra_env)
         self.massif_out = massif_out
 
     def argv(self):
@@ -83,7 +83,10 @@ def main():
     work = tempfile.mkdtemp(prefix="berth-profile-work-")
     block = os.urandom(MiB)
     massif = os.path.join(out, f"massif-{args.shape}.out")
-    srv = ValgrindBerth(work, args.berth_bin, massif) if args.tool == "massif" else Berth(work, binary=args.berth_bin)
+    # as bench/run.py: the default 32 uploads per principal would refuse 64 parallel pushes
+    env = {"BERTH_LIMITS__UPLOADS_PER_PRINCIPAL": str(args.parallel)}
+    srv = (ValgrindBerth(work, args.berth_bin, massif, env) if args.tool == "massif"
+           else Berth(work, binary=args.berth_bin, extra_env=env))
     srv.start(timeout=300)
     perf = None
     try:

@@ -105,8 +105,9 @@ def _num(text):
     return float(m.group(0)) if m else None
 
 
-def targets(args, med, lim, logins_text):
-    """Rows: figure, berth, Distribution, ratio, target, met."""
+def targets(args, med, lim, logins_text, failed):
+    """Rows: figure, berth, Distribution, ratio, target, met. `failed`: requests failed per
+    server over all rounds."""
     rows = []
 
     def row(label, key, target, ok, unit=None, b=None, d=None):
@@ -140,7 +141,7 @@ def targets(args, med, lim, logins_text):
     row(f"{args.parallel} parallel pushes of {fmt_size(args.parallel_size)}", "parallel", "≥ 1.5 × Distribution",
         lambda b, d: d is not None and b >= 1.5 * d, "MB/s")
     row("failed requests (all rounds)", None, "0", lambda b, d: b == 0, "",
-        b=sum_failed("berth"), d=sum_failed("distribution"))
+        b=failed.get("berth"), d=failed.get("distribution"))
     ceiling = lim.get("sendfile")
     row(f"{size} pull", "pull", f"≥ 90 % of sendfile GET = {0.9 * ceiling:,.0f}" if ceiling else "≥ 90 % of sendfile GET",
         ceiling and (lambda b, d: b >= 0.9 * ceiling), "MB/s")
@@ -169,9 +170,6 @@ def targets(args, med, lim, logins_text):
     return rows
 
 
-sum_failed = None  # set by render()
-
-
 def md_table(headers, rows):
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -179,7 +177,6 @@ def md_table(headers, rows):
 
 
 def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
-    global sum_failed
     figs = figures(args)
     by = {k: [r for r in rounds if r["server"] == k] for k in ("berth", "distribution")}
     getters = {key: fn for key, _, _, fn in figs}
@@ -191,7 +188,7 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
         s = stats(kind, key)
         return s[1] if s else None
 
-    sum_failed = lambda kind: sum(r["failed"] for r in by[kind]) if by[kind] else None  # noqa: E731
+    failed = {k: sum(r["failed"] for r in rs) for k, rs in by.items() if rs}
     lim = {k: statistics.median([x[k] for x in lims if x.get(k)]) if any(x.get(k) for x in lims) else None
            for k in ("sha256", "dd", "sendfile")}
 
@@ -199,14 +196,17 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
     head = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "log", "-1",
                            "--format=%h %s"], capture_output=True, text=True).stdout.strip()
     out = ["# Benchmark results (issue 9)", "",
-           f"{date}. `{cmd}`, {args.rounds} rounds, servers alternating (order reversed every round).",
+           f"{date}. `{cmd}`: {args.rounds} round{'s' if args.rounds != 1 else ''}, the servers alternating "
+           "(their order reversed every round).",
            f"Machine: {machine_line()}. Source tree: `{head}`.",
            "The machine is shared with other builds while this runs: the numbers are noisy, so",
            "each is the median over the rounds (min and max below). berth sends a bearer token with",
-           "every request; Distribution 2.8.2 runs without auth. MB/s = 10^6 bytes/s.", "",
+           "every request; Distribution 2.8.2 runs without auth. MB/s = 10^6 bytes/s.",
+           "berth's settings: " + (", ".join(f"`{e}`" for e in args.berth_env) + ", otherwise the defaults"
+                                   if args.berth_env else "the defaults") + ".", "",
            "## Targets", "",
            md_table(["figure", "berth (median)", "Distribution (median)", "ratio", "target (issue 9)", "met"],
-                    targets(args, med, lim, logins_text)), "",
+                    targets(args, med, lim, logins_text, failed)), "",
            "## Machine limits (same run, median of the rounds)", "",
            md_table(["limit", "MB/s", "how"], [
                ["sha256, 16 KiB blocks, one core", _f(lim["sha256"]), f"`openssl speed -seconds {args.sha_secs} -evp sha256`"],
