@@ -5,7 +5,10 @@
 - a tiny registry client on http.client: Docker token auth when the server
   challenges (berth), none when it does not (docker-registry), streamed chunked
   PATCH bodies, upload Location following, blob/manifest helpers;
-- /proc readers for a server's VmHWM / VmRSS / CPU time.
+- /proc readers for a server's VmHWM / VmRSS / CPU time, and a reset of its VmHWM so
+  that one server process yields a peak per phase;
+- deterministic blob bodies made on the fly (`blob_pieces`) and their digests;
+- a `wrk` runner, a thread-pool runner with latencies, and the machine line.
 """
 
 import base64
@@ -15,10 +18,13 @@ import json
 import os
 import re
 import shutil
+import platform
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -27,7 +33,8 @@ GiB = 1 << 30
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(HERE)
-DEFAULT_BERTH_BIN = os.path.join(REPO_ROOT, "target", "release", "berth")
+DEFAULT_BERTH_BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO_ROOT, "target"),
+                                 "release", "berth")
 DEFAULT_DISTRIBUTION_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 
@@ -84,6 +91,13 @@ def proc_status(pid):
             if k in ("VmHWM", "VmRSS", "VmPeak", "VmSize", "Threads"):
                 out[k] = int(v.split()[0])
     return out
+
+
+def reset_hwm(pid):
+    """Reset the VmHWM of `pid` to its current RSS (`clear_refs` 5, Linux >= 4.0), so the
+    next read of VmHWM is the peak of what happened since."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
 
 
 def proc_cpu_seconds(pid):
@@ -213,9 +227,10 @@ class Berth(Server):
     kind = "berth"
 
     def __init__(self, workdir, binary=DEFAULT_BERTH_BIN, password=None, port=None,
-                 data_dir=None, log_level=None):
+                 data_dir=None, log_level=None, extra_env=None):
         super().__init__(workdir, port)
         self.binary = binary
+        self.extra_env = dict(extra_env or {})
         self.password = password or base64.b32encode(os.urandom(10)).decode().lower()
         self.data_dir = data_dir or os.path.join(workdir, "berth-data")
         self.log_level = log_level
@@ -233,6 +248,7 @@ class Berth(Server):
         })
         if self.log_level:
             e["RUST_LOG"] = self.log_level
+        e.update(self.extra_env)
         return e
 
     def ready_statuses(self):
@@ -295,7 +311,8 @@ def make_server(kind, workdir, args):
         if not os.access(args.berth_bin, os.X_OK):
             raise BenchError(f"berth binary {args.berth_bin} not found; build it with "
                              f"`cd {REPO_ROOT} && cargo build --release --locked`")
-        return Berth(workdir, binary=args.berth_bin)
+        env = dict(kv.split("=", 1) for kv in getattr(args, "berth_env", None) or [])
+        return Berth(workdir, binary=args.berth_bin, extra_env=env)
     if kind == "distribution":
         if not os.access(args.distribution_bin, os.X_OK):
             raise BenchError(f"{args.distribution_bin} not found; apt-get install -y docker-registry")
@@ -580,3 +597,237 @@ def ratio(a, b):
     if a is None or b is None or b == 0:
         return "n/a"
     return f"{a / b:.2f}"
+
+
+# ---------------------------------------------------------------------------
+# blob bodies
+
+STAMP = struct.Struct("<QQ")
+
+
+def blob_pieces(seed, start, end, block):
+    """The bytes [start, end) of blob `seed`, as pieces of at most len(block).
+
+    Blob `seed` is `block` repeated, each copy's first 16 bytes replaced by (seed, index):
+    distinct blobs for distinct seeds, not compressible, made without holding the blob.
+    Each call stamps its own copy of `block`, so threads may share `block`; a yielded
+    piece is only valid until the next one is asked for."""
+    bs = len(block)
+    buf = bytearray(block)
+    mv = memoryview(buf)
+    pos = start
+    while pos < end:
+        i, off = divmod(pos, bs)
+        STAMP.pack_into(buf, 0, seed, i)
+        n = min(bs - off, end - pos)
+        yield mv[off:off + n]
+        pos += n
+
+
+_digests = {}
+_digests_lock = threading.Lock()
+
+
+def blob_digest(seed, size, block):
+    """sha256 digest of blob `seed` of `size` bytes (computed once, then cached)."""
+    key = (seed, size, len(block))
+    with _digests_lock:
+        if key in _digests:
+            return _digests[key]
+    h = hashlib.sha256()
+    for piece in blob_pieces(seed, 0, size, block):
+        h.update(piece)
+    d = "sha256:" + h.hexdigest()
+    with _digests_lock:
+        _digests[key] = d
+    return d
+
+
+def parse_size(text):
+    """'1G' -> 1 GiB, '16M' -> 16 MiB, '64K' -> 64 KiB, '123' -> 123 bytes."""
+    t = str(text).strip().upper().rstrip("IB")
+    mult = {"K": 1 << 10, "M": MiB, "G": GiB}.get(t[-1:], 1)
+    return int(float(t.rstrip("KMG")) * mult)
+
+
+def fmt_size(n):
+    for unit, m in (("GiB", GiB), ("MiB", MiB), ("KiB", 1 << 10)):
+        if n >= m and n % m == 0:
+            return f"{n // m} {unit}"
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------------------
+# load generators
+
+def fast_get(host, port, path, headers, size, bufsize=4 * MiB):
+    """GET `path`, reading the body with recv_into a 4 MiB buffer and discarding it: curl
+    reads 16 KiB at a time and tops out near 1 GB/s here, below what loopback sendfile
+    does. Checks status 200 and exactly `size` bytes; returns the seconds from the request
+    to the last byte."""
+    sock = socket.create_connection((host, port))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, bufsize)
+        req = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()) + "Connection: close\r\n\r\n"
+        buf = bytearray(bufsize)
+        mv = memoryview(buf)
+        t0 = time.perf_counter()
+        sock.sendall(req.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            n = sock.recv_into(mv)
+            if not n:
+                raise BenchError(f"GET {path}: connection closed in the headers: {head[:300]!r}")
+            head += bytes(mv[:n])
+        head, _, rest = head.partition(b"\r\n\r\n")
+        status = head.split(b" ", 2)[1]
+        if status != b"200":
+            raise BenchError(f"GET {path}: {head.decode('latin-1')}\n{rest[:500]!r}")
+        got = len(rest)
+        while got < size:
+            n = sock.recv_into(mv)
+            if not n:
+                break
+            got += n
+        dt = time.perf_counter() - t0
+    finally:
+        sock.close()
+    if got != size:
+        raise BenchError(f"GET {path}: {got} bytes, expected {size}")
+    return dt
+
+def run_parallel(reg, items, fn, workers):
+    """Run fn(client, item) for every item on `workers` threads, each with its own clone of
+    `reg` (one keep-alive connection). Returns (wall seconds, latencies, errors)."""
+    lock = threading.Lock()
+    idx = [0]
+    lat, errors = [], []
+    start = threading.Barrier(workers + 1)
+
+    def worker():
+        c = reg.clone()
+        start.wait()
+        try:
+            while True:
+                with lock:
+                    if idx[0] >= len(items):
+                        return
+                    item = items[idx[0]]
+                    idx[0] += 1
+                t = time.perf_counter()
+                try:
+                    fn(c, item)
+                except Exception as e:  # counted and reported; the others go on
+                    c.close()
+                    with lock:
+                        errors.append(e)
+                    continue
+                d = time.perf_counter() - t
+                with lock:
+                    lat.append(d)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, lat, errors
+
+
+def pct(values, q):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+_WRK_TIME = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def run_wrk(url, headers=None, secs=10, conns=64, threads=2, script=None, script_args=(),
+            timeout_s=30):
+    """Run wrk against `url`; returns requests/s, total, non-2xx/3xx, socket errors, p50 and
+    p99 in ms, the run time and wrk's whole output."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise BenchError("wrk not found (apt-get install -y wrk)")
+    argv = [wrk, f"-t{threads}", f"-c{conns}", f"-d{secs}s", f"--timeout={timeout_s}s", "--latency"]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    if script:
+        argv += ["-s", script]
+    argv.append(url)
+    if script_args:
+        argv += ["--", *map(str, script_args)]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise BenchError(f"wrk failed ({proc.returncode}): {out}")
+
+    def lat(q):
+        m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return float(m.group(1)) * _WRK_TIME[m.group(2)] if m else None
+
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out)
+    if not m:
+        raise BenchError(f"cannot read wrk's output:\n{out}")
+    total, run_s = int(m.group(1)), float(m.group(2)) * _WRK_TIME[m.group(3)] / 1000
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rate": total / run_s if run_s else None, "total": total, "seconds": run_s,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": sum(map(int, sock.groups())) if sock else 0,
+            "p50_ms": lat(50), "p99_ms": lat(99), "output": out}
+
+
+def run_hey(url, headers=None, secs=10, conns=64, method="GET"):
+    """Run hey (Debian's wrk 4.1 never sees the end of a HEAD response, so HEAD goes
+    through hey); returns requests/s, total, non-2xx, errors, p50 and p99 in ms."""
+    hey = shutil.which("hey")
+    if not hey:
+        raise BenchError("hey not found (apt-get install -y hey)")
+    argv = [hey, "-z", f"{secs}s", "-c", str(conns), "-m", method, "-disable-redirects"]
+    for k, v in (headers or {}).items():
+        argv += ["-H", f"{k}: {v}"]
+    proc = subprocess.run(argv + [url], capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if proc.returncode != 0 or not rate:
+        raise BenchError(f"hey failed ({proc.returncode}):\n{out}")
+
+    def lat(q):
+        m = re.search(rf"^\s+{q}% in ([\d.]+) secs", out, re.M)
+        return float(m.group(1)) * 1000 if m else None
+
+    statuses = {int(a): int(b) for a, b in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
+    errors = sum(int(n) for n in re.findall(r"^\s+\[(\d+)\]\s+\D", out.split("Error distribution:")[1], re.M)) \
+        if "Error distribution:" in out else 0
+    total = sum(statuses.values())
+    return {"rate": float(rate.group(1)), "total": total, "seconds": secs,
+            "non2xx": sum(n for s, n in statuses.items() if not 200 <= s < 300), "socket_errors": errors,
+            "p50_ms": lat(50), "p99_ms": lat(99), "output": out}
+
+
+# ---------------------------------------------------------------------------
+# the machine
+
+def machine_line():
+    """cores, RAM, kernel and CPU model, in one line."""
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem_kib = int(f.readline().split()[1])
+    except OSError:
+        mem_kib = 0
+    return (f"{os.cpu_count()} cores, {mem_kib / (1 << 20):.1f} GiB RAM, Linux {platform.release()}, "
+            f"CPU {model}")

@@ -1,6 +1,8 @@
 //! The real `berth serve` binary as a child process, for tests that must crash it with
 //! SIGKILL (aborting the in-process server task, as `TestServer::restart` does, does not
-//! stop connections already being served, so a true crash needs a separate process).
+//! stop connections already being served, so a true crash needs a separate process), or
+//! that read what only a process of its own shows, such as its peak memory
+//! (`/proc/<pid>/status`, tests/memory.rs).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -22,11 +24,16 @@ impl Proc {
     /// `berth serve` on a kernel-chosen port over `data_dir` with extra `BERTH_*`
     /// variables; waits until `/v2/` answers.
     pub async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Proc {
+        Proc::start_binary(Path::new(env!("CARGO_BIN_EXE_berth")), data_dir, env).await
+    }
+
+    /// As [`Proc::start_with`], with another build of berth (`binary`), e.g. an older one.
+    pub async fn start_binary(binary: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Proc {
         // The child binds the port itself, so ask the kernel for a free one and hand it over.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let base = format!("http://127.0.0.1:{port}");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("serve.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let child = Command::new(binary)
             .arg("serve")
             .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
             .env("BERTH_PUBLIC_URL", &base)
@@ -58,6 +65,21 @@ impl Proc {
 
     pub async fn start(data_dir: &Path) -> Proc {
         Proc::start_with(data_dir, &[]).await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("berth serve is running")
+    }
+
+    /// A `kB` field of `/proc/<pid>/status` (`VmHWM`, `VmRSS`, …) in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {path}:\n{status}"))
     }
 
     /// SIGKILL, and wait for the process to be gone.

@@ -1,0 +1,105 @@
+"""The machine's own limits, measured in the same run as the servers (issue 9's targets
+are fractions of them): sha256 speed, durable write speed in the data directory's
+filesystem, and a loopback sendfile GET.
+
+All three return MB/s (10^6 bytes per second).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from _common import BenchError, free_port, wait_port_closed
+from shapes import timed_gets
+
+
+def sha256_mbs(seconds=3):
+    """`openssl speed -evp sha256`, the 16384-byte column (one core)."""
+    out = subprocess.run(["openssl", "speed", "-seconds", str(seconds), "-evp", "sha256"],
+                         capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        if line.lower().startswith("sha256"):
+            cols = line.split()
+            # type, then 16, 64, 256, 1024, 8192 and 16384 bytes, each as e.g. "1234567.89k"
+            return float(cols[-1].rstrip("k")) * 1000 / 1e6
+    raise BenchError(f"cannot read openssl speed's output:\n{out.stdout}\n{out.stderr}")
+
+
+def dd_fdatasync_mbs(directory, size):
+    """`dd if=/dev/zero of=FILE bs=1M count=N conv=fdatasync` in `directory`; the file is
+    left for the sendfile ceiling and returned. Returns (MB/s, path)."""
+    path = os.path.join(directory, "dd.bin")
+    count = max(1, size >> 20)
+    t0 = time.perf_counter()
+    out = subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={count}", "conv=fdatasync"],
+                         capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise BenchError(f"dd failed: {out.stderr}")
+    m = re.search(r"(\d+) bytes .* copied, ([\d.]+) s", out.stderr)
+    if m:
+        return int(m.group(1)) / 1e6 / float(m.group(2)), path
+    return (count << 20) / 1e6 / dt, path
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    root {root};
+  }}
+}}
+"""
+
+
+def sendfile_ceiling_mbs(path, workdir):
+    """GET of the file at `path` from nginx (sendfile on, one worker, started here on a
+    free port and stopped by PID), with the same client and method as the blob pulls.
+    Returns None when nginx is not installed (apt-get install -y nginx-light)."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    if not nginx:
+        return None
+    ndir = os.path.join(workdir, "nginx")
+    os.makedirs(ndir, exist_ok=True)
+    port = free_port()
+    conf = os.path.join(ndir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=ndir, port=port, root=os.path.dirname(path)))
+    proc = subprocess.Popen([nginx, "-c", conf, "-e", os.path.join(ndir, "nginx-error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        size = os.path.getsize(path)
+        url = "/" + os.path.basename(path)
+        deadline = time.time() + 10
+        while True:
+            try:
+                # also warms the page cache, as a blob just pushed is warm
+                timed_gets("127.0.0.1", port, url, {}, size, repeat=1)
+                break
+            except (BenchError, OSError):
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        return timed_gets("127.0.0.1", port, url, {}, size)["mbs"]
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+        wait_port_closed(port)
