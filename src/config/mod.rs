@@ -167,7 +167,7 @@ pub struct LimitsConfig {
     /// Largest total size of a request's headers in bytes (431 above). Default 65536.
     pub max_header_bytes: usize,
     /// Upload requests (POST, PATCH, PUT of blobs) one principal may have in flight at
-    /// once; more get 429. Default 32; 0: no limit.
+    /// once; more get 429. Default 256 (a CI farm often pushes through one account); 0: no limit.
     pub uploads_per_principal: usize,
     /// On SIGTERM, requests in flight get this many seconds to finish before the process
     /// exits (an upload cut off then stays resumable). Default 30.
@@ -181,7 +181,7 @@ impl Default for LimitsConfig {
             body_idle_secs: 60,
             request_timeout_secs: 60,
             max_header_bytes: 64 * 1024,
-            uploads_per_principal: 32,
+            uploads_per_principal: 256,
             shutdown_drain_secs: 30,
         }
     }
