@@ -25,7 +25,10 @@ use ring::{
 use sha2::Digest as _;
 
 use super::jwt::{Claims, ISSUER, VerifiedTokens};
-use crate::db::{self, Db, keys::KeyRow};
+use crate::db::{
+    self, Db,
+    keys::{Generation, KeyRow},
+};
 
 /// How often a running server re-reads the keys.
 pub const REFRESH: Duration = Duration::from_secs(60);
@@ -81,7 +84,7 @@ fn generate() -> anyhow::Result<(String, Vec<u8>)> {
 pub async fn rotate(db: &Db) -> anyhow::Result<String> {
     for _ in 0..10 {
         let (kid, pkcs8) = generate()?;
-        if db::keys::insert_next(db, &kid, &pkcs8).await? {
+        if db::keys::insert(db, &kid, &pkcs8, Generation::Next).await? {
             return Ok(kid);
         }
     }
@@ -115,7 +118,7 @@ impl Keys {
         if rows.is_empty() {
             let (kid, pkcs8) = generate()?;
             // A replica starting at the same moment may win; then its key is the one.
-            db::keys::insert_first(db, &kid, &pkcs8).await?;
+            db::keys::insert(db, &kid, &pkcs8, Generation::First).await?;
             rows = db::keys::all(db).await?;
         }
         let token_ttl_secs = i64::try_from(token_ttl_secs).unwrap_or(i64::MAX / 4);
