@@ -5,8 +5,8 @@
     python3 bench/profile.py parallel               # perf record -g during 64 parallel pushes
     python3 bench/profile.py parallel --tool massif # valgrind --tool=massif over the same pushes
     python3 bench/profile.py parallel --tool rss    # VmRSS every 10 ms during the pushes
-    python3 bench/profile.py pull|tags|logins       # 1 GiB pull (3 GETs), 10,000 tags,
-                                                    # cached Basic-auth GET /token (wrk)
+    python3 bench/profile.py pull|tags|logins|streamed  # 1 GiB pull (3 GETs), 10,000 tags,
+                                      # cached Basic-auth GET /token (wrk), 1 GiB streamed PATCH
 
 perf attaches to the running server (`perf record -g -p PID`) for the shape only and
 writes OUT/perf-SHAPE.data plus OUT/perf-SHAPE.txt (`perf report --no-children`, symbols
@@ -50,6 +50,8 @@ def run_shape(args, srv, reg, block, prepared):
         return shapes.manifest_load(srv, reg, "bench/manifest", args.secs, 64)
     if args.shape == "pull":
         return [shapes.pull(srv, reg, "bench/blobs", prepared, args.size) for _ in range(3)]
+    if args.shape == "streamed":
+        return shapes.push_streamed(reg, "bench/blobs", 5, args.size, block)
     if args.shape == "tags":
         return shapes.tags(srv, reg, "bench/tags", args.tags, 16)
     if args.shape == "logins":
@@ -63,7 +65,7 @@ def run_shape(args, srv, reg, block, prepared):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("shape", choices=["manifests", "parallel", "pull", "tags", "logins"])
+    p.add_argument("shape", choices=["manifests", "parallel", "pull", "tags", "logins", "streamed"])
     p.add_argument("--tool", choices=["perf", "massif", "rss"], default="perf")
     p.add_argument("--berth-bin", default=DEFAULT_BERTH_BIN)
     p.add_argument("--out", default=None)
@@ -73,7 +75,7 @@ def main():
     p.add_argument("--parallel", type=int, default=64)
     p.add_argument("--parallel-size", default="4M")
     p.add_argument("--parallel-blobs", type=int, default=4)
-    p.add_argument("--size", default="1G", help="blob size for pull")
+    p.add_argument("--size", default="1G", help="blob size for pull and streamed")
     p.add_argument("--tags", type=int, default=10000)
     args = p.parse_args()
     args.parallel_size = parse_size(args.parallel_size)
@@ -107,10 +109,10 @@ def main():
                     samples.append((time.perf_counter(), proc_status(srv.pid)["VmRSS"] / 1024))
                     time.sleep(0.01)
             threading.Thread(target=sample, daemon=True).start()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), srv.cpu()
         result = run_shape(args, srv, reg, block, prepared)
-        print(f"{args.shape}: {result} in {time.perf_counter() - t0:.1f} s; VmHWM "
-              f"{srv.mem()['VmHWM'] / 1024:.1f} MiB", flush=True)
+        print(f"{args.shape}: {result} in {time.perf_counter() - t0:.1f} s, server CPU "
+              f"{srv.cpu() - cpu0:.1f} s; VmHWM {srv.mem()['VmHWM'] / 1024:.1f} MiB", flush=True)
         stop.set()
         if samples:
             for t, rss in samples[::max(1, len(samples) // 40)]:
