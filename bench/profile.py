@@ -75,6 +75,8 @@ def main():
     p.add_argument("--parallel", type=int, default=64)
     p.add_argument("--parallel-size", default="4M")
     p.add_argument("--parallel-blobs", type=int, default=4)
+    p.add_argument("--berth-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for berth serve (repeatable)")
     p.add_argument("--size", default="1G", help="blob size for pull and streamed")
     p.add_argument("--tags", type=int, default=10000)
     args = p.parse_args()
@@ -85,8 +87,7 @@ def main():
     work = tempfile.mkdtemp(prefix="berth-profile-work-")
     block = os.urandom(MiB)
     massif = os.path.join(out, f"massif-{args.shape}.out")
-    # as bench/run.py: the default 32 uploads per principal would refuse 64 parallel pushes
-    env = {"BERTH_LIMITS__UPLOADS_PER_PRINCIPAL": str(args.parallel)}
+    env = dict(kv.split("=", 1) for kv in args.berth_env)
     srv = (ValgrindBerth(work, args.berth_bin, massif, env) if args.tool == "massif"
            else Berth(work, binary=args.berth_bin, extra_env=env))
     srv.start(timeout=300)

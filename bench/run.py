@@ -166,11 +166,9 @@ def main():
     p.add_argument("--sha-secs", type=int, help="seconds per block size of openssl speed (3)")
     p.add_argument("--logins-script", default=os.path.join(HERE, "logins.py"))
     p.add_argument("--logins-args", help="extra arguments for logins.py")
-    p.add_argument("--berth-env", action="append", default=None, metavar="KEY=VALUE",
-                   help="environment for berth serve (repeatable); default: "
-                        "BERTH_LIMITS__UPLOADS_PER_PRINCIPAL=<--parallel>, since the default limit "
-                        "of 32 uploads per principal refuses the 64 parallel pushes (429)")
-    p.add_argument("--berth-defaults", action="store_true", help="run berth on its defaults only")
+    p.add_argument("--berth-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for berth serve (repeatable), e.g. "
+                        "BERTH_LIMITS__UPLOADS_PER_PRINCIPAL=64 or GLIBC_TUNABLES=...; default: none")
     p.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"),
                    help="Markdown file to write ('' for none)")
     p.add_argument("--json", help="also write the raw figures to this file")
@@ -182,10 +180,6 @@ def main():
     for k in ("size", "big", "chunk", "parallel_size"):
         setattr(args, k, parse_size(getattr(args, k)))
     kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
-    if args.berth_defaults:
-        args.berth_env = []
-    elif args.berth_env is None:
-        args.berth_env = [f"BERTH_LIMITS__UPLOADS_PER_PRINCIPAL={args.parallel}"]
 
     root = make_workdir(args, "berth-bench-run-")
     block = os.urandom(MiB)

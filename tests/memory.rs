@@ -109,8 +109,8 @@ async fn concurrent_logins_and_uploads_keep_peak_memory_bounded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let binary =
         std::env::var_os("BERTH_MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
-    // All 64 uploads go as one principal (the admin), over the default per-principal limit
-    // of concurrent uploads (which would answer 429 to some): let them all in.
+    // All 64 uploads go as one principal (the admin): whatever the default per-principal
+    // limit of concurrent uploads is, let them all in (a 429 would fail the upload).
     let limit = UPLOADS.to_string();
     let p = Proc::start_binary(&binary, dir.path(), &[("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", &limit)]).await;
     let c = client();
