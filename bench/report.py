@@ -202,6 +202,8 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
            "The machine is shared with other builds while this runs: the numbers are noisy, so",
            "each is the median over the rounds (min and max below). berth sends a bearer token with",
            "every request; Distribution 2.8.2 runs without auth. MB/s = 10^6 bytes/s.",
+           "A shape's peak RSS starts from the RSS left by the shapes before it (VmHWM is reset",
+           "to the current RSS), so a difference of two peaks can be negative.",
            "berth's settings: " + (", ".join(f"`{e}`" for e in args.berth_env) + ", otherwise the defaults"
                                    if args.berth_env else "the defaults") + ".", "",
            "## Targets", "",
