@@ -18,7 +18,7 @@ Prints one table: phase, requests, statuses, rate, peak RSS during the phase. Ex
 non-zero when a valid login is refused or any request gets a 5xx.
 
 Distribution has no token service, so there is nothing to compare these with; the
-memory target of the resources issue is Distribution's peak RSS in bench/compare.py.
+memory target of the resources issue is Distribution's peak RSS in bench/run.py.
 """
 
 import argparse
