@@ -277,7 +277,10 @@ def main():
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     print(fmt_table(rows, ["phase", "requests", "statuses", "rate", "time", "peak RSS MiB"]))
-    print(f"cores: {os.cpu_count()}; berth: {args.berth_bin}")
+    # The binary's version line (with its git commit), not its path: results get pasted
+    # into files read on other machines.
+    version = subprocess.run([args.berth_bin, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"cores: {os.cpu_count()}; {version}")
     if failed:
         print("FAILED: a valid login was refused, or a request got a 5xx", file=sys.stderr)
         sys.exit(1)
