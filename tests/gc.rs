@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::{process::Stdio, time::Duration};
-
 use common::*;
 use reqwest::Method;
 use serde_json::Value;
@@ -15,27 +13,6 @@ use serde_json::Value;
 /// `berth gc` against the server's data dir with every age set to 0; returns its report.
 async fn gc_now(s: &TestServer) -> Value {
     gc_with(s, &[], &[]).await
-}
-
-/// `berth gc ARGS` with every age set to 0 and the extra `env`; returns its report.
-async fn gc_with(s: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Value {
-    // Rows are stamped in whole seconds and collected when strictly older.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("gc")
-        .args(args)
-        .env("BERTH_DATA_DIR", s.data_dir())
-        .env("BERTH_GC__BLOB_GRACE_SECS", "0")
-        .env("BERTH_GC__UPLOAD_TTL_SECS", "0")
-        .env("BERTH_GC__EMPTY_COLLECTION_SECS", "0")
-        .envs(env.iter().copied())
-        .current_dir(s.data_dir())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run berth gc");
-    assert!(out.status.success(), "berth gc failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("berth gc prints a JSON report")
 }
 
 #[tokio::test]

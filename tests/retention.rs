@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -14,19 +13,7 @@ use serde_json::{Value, json};
 
 /// `berth gc ARGS` with every age at 0; its report.
 async fn gc(s: &TestServer, args: &[&str]) -> Value {
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("gc")
-        .args(args)
-        .env("BERTH_DATA_DIR", s.data_dir())
-        .env("BERTH_GC__BLOB_GRACE_SECS", "0")
-        .current_dir(s.data_dir())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run berth gc");
-    assert!(out.status.success(), "berth gc: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON report")
+    gc_with(s, args, &[]).await
 }
 
 async fn tags(s: &TestServer, token: &str, repo: &str) -> Value {
