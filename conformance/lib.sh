@@ -98,6 +98,21 @@ berth_ready() {
 # VENV (the venv with moto_server), and export the BERTH_* settings that point berth there.
 
 # start_moto: an S3 server for berth's blobs, and the settings that point berth at it.
+# A private dockerd under $TMP/docker (its pid in PIDS); exports DOCKER_HOST.
+start_dockerd() {
+    local d=$TMP/docker
+    mkdir -p "$d"
+    echo '{}' >"$d/daemon.json"
+    # No networking and vfs: nothing here runs a container, it only stores images.
+    dockerd --config-file "$d/daemon.json" --iptables=false --ip6tables=false --bridge=none \
+        --storage-driver=vfs --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" \
+        --host "unix://$d/sock" >"$d/dockerd.log" 2>&1 &
+    PIDS+=($!)
+    export DOCKER_HOST=unix://$d/sock
+    log "dockerd pid $! on $DOCKER_HOST"
+    wait_until 60 /usr/bin/docker version || { log "dockerd did not start"; tail -n 30 "$d/dockerd.log" >&2; exit 1; }
+}
+
 start_moto() {
     local port; port=$(free_port)
     "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$TMP/moto.log" 2>&1 &

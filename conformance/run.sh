@@ -119,20 +119,6 @@ EOF
 
 # --- client daemons ----------------------------------------------------------
 
-start_dockerd() {
-    local d=$TMP/docker
-    mkdir -p "$d"
-    echo '{}' >"$d/daemon.json"
-    # No networking and vfs: nothing here runs a container, it only stores images.
-    dockerd --config-file "$d/daemon.json" --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver=vfs --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/pid" \
-        --host "unix://$d/sock" >"$d/dockerd.log" 2>&1 &
-    PIDS+=($!)
-    export DOCKER_HOST=unix://$d/sock
-    log "dockerd pid $! on $DOCKER_HOST"
-    wait_until 60 /usr/bin/docker version || { log "dockerd did not start"; tail -n 30 "$d/dockerd.log" >&2; exit 1; }
-}
-
 start_containerd() {
     local d=$TMP/containerd
     mkdir -p "$d"

@@ -83,15 +83,9 @@ python3 -c 'import random,sys;sys.stdout.buffer.write(random.Random("tls").randb
 tar -C "$CONF_WORK/rootfs" -cf "$CONF_WORK/image.tar" .
 
 # --- docker ------------------------------------------------------------------------
+start_dockerd
 D=$TMP/docker
-mkdir -p "$D"
-echo '{}' >"$D/daemon.json"
-dockerd --config-file "$D/daemon.json" --iptables=false --ip6tables=false --bridge=none \
-    --storage-driver=vfs --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/pid" \
-    --host "unix://$D/sock" >"$D/dockerd.log" 2>&1 &
-PIDS+=($!)
-export DOCKER_HOST=unix://$D/sock DOCKER_CONFIG=$D/config
-wait_until 60 docker version || { log "dockerd did not start"; tail -n 30 "$D/dockerd.log" >&2; exit 1; }
+export DOCKER_CONFIG=$D/config
 docker_login() { printf '%s' "$PASS" | docker login -u admin --password-stdin "$REG"; }
 if [ "$HOST" != 127.0.0.1 ]; then
     check_fails_like 'x509|certificate' "docker refuses the certificate before the CA is installed" docker_login
