@@ -186,11 +186,6 @@ impl Keys {
     }
 
     /// The claims of a valid, unexpired token for this service; `None` otherwise.
-    pub async fn verify(&self, token: &str) -> Option<Claims> {
-        self.verify_shared(token).await.map(|c| Claims::clone(&c))
-    }
-
-    /// [`Keys::verify`] without copying the claims.
     pub async fn verify_shared(&self, token: &str) -> Option<Arc<Claims>> {
         let cache_key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let now = db::now();
@@ -266,7 +261,7 @@ mod tests {
         let (db, _d) = fresh_db().await;
         let k = Keys::load_or_create(&db, "berth", 900).await.unwrap();
         let t = k.sign(&claims("berth", 60)).unwrap();
-        let c = k.verify(&t).await.expect("valid");
+        let c = k.verify_shared(&t).await.expect("valid");
         assert_eq!(c.sub, "alice");
         assert_eq!(c.access[0].name, "a/b");
         // The second verification is the remembered one (same allocation).
@@ -278,19 +273,19 @@ mod tests {
     async fn rejects_wrong_audience_expired_and_tampered() {
         let (db, _d) = fresh_db().await;
         let k = Keys::load_or_create(&db, "berth", 900).await.unwrap();
-        assert!(k.verify(&k.sign(&claims("other", 60)).unwrap()).await.is_none());
-        assert!(k.verify(&k.sign(&claims("berth", -60)).unwrap()).await.is_none());
+        assert!(k.verify_shared(&k.sign(&claims("other", 60)).unwrap()).await.is_none());
+        assert!(k.verify_shared(&k.sign(&claims("berth", -60)).unwrap()).await.is_none());
         let t = k.sign(&claims("berth", 60)).unwrap();
         let mut parts: Vec<&str> = t.split('.').collect();
         let forged = URL_SAFE_NO_PAD.encode(
             br#"{"iss":"berth","sub":"root","aud":"berth","exp":9999999999,"nbf":0,"iat":0,"jti":"x","access":[]}"#,
         );
         parts[1] = &forged;
-        assert!(k.verify(&parts.join(".")).await.is_none());
+        assert!(k.verify_shared(&parts.join(".")).await.is_none());
         // A key from another database does not verify.
         let (db2, _d2) = fresh_db().await;
         let other = Keys::load_or_create(&db2, "berth", 900).await.unwrap();
-        assert!(other.verify(&t).await.is_none());
+        assert!(other.verify_shared(&t).await.is_none());
     }
 
     #[tokio::test]
@@ -314,9 +309,9 @@ mod tests {
         assert_eq!(a.signing_kid(), kid);
         // B has not refreshed yet: the unknown kid makes it look again, once.
         let new = a.sign(&claims("berth", 60)).unwrap();
-        assert_eq!(b.verify(&new).await.expect("accepted on B").sub, "alice");
+        assert_eq!(b.verify_shared(&new).await.expect("accepted on B").sub, "alice");
         // Both keys verify and are published while tokens of the old one may live.
-        assert!(b.verify(&old).await.is_some());
+        assert!(b.verify_shared(&old).await.is_some());
         assert_eq!(b.jwks()["keys"].as_array().unwrap().len(), 2);
     }
 
