@@ -10,7 +10,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{ApiResult, Ctx, body, json, no_content, page_params, paged};
-use crate::{manage::MemberKind, server::AppState};
+use crate::{manage::MemberKind, state::AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -5,13 +5,13 @@
 use super::{
     credentials::Authenticated,
     jwt::{AccessEntry, Claims, ISSUER},
-    rules::{self, Actions, Collection, Principal, Role, Settings},
+    rules::{self, Actions, Collection, Principal, Role},
     scope::Scope,
+    service::TokenService,
 };
 use crate::{
     db::{self, collections},
     names::RepoName,
-    server::App,
 };
 
 /// A signed token and its claims.
@@ -20,14 +20,7 @@ pub struct Issued {
     pub claims: Claims,
 }
 
-impl App {
-    fn settings(&self) -> Settings {
-        Settings {
-            user_collections: self.config.auth.user_collections,
-            private_registry: self.config.auth.private_registry,
-        }
-    }
-
+impl TokenService {
     /// The actions granted on `name`, creating its collection when asked to push into a
     /// missing one by someone allowed to create collections. A lost creation race is
     /// judged against the collection that now exists.
@@ -40,33 +33,33 @@ impl App {
     ) -> anyhow::Result<Actions> {
         let coll = name.collection();
         let user_id = who.map(|w| w.user.id);
-        let mut view = collections::view(&self.registry.db, coll.as_str(), user_id).await?;
+        let mut view = collections::view(&self.db, coll.as_str(), user_id).await?;
         if view.is_none()
             && wanted.contains(Actions::PUSH)
-            && rules::may_create_collection(p, self.settings())
+            && rules::may_create_collection(p, self.settings.rules())
             && let Some(w) = who
         {
             collections::create_with_owner(
-                &self.registry.db,
+                &self.db,
                 coll.as_str(),
-                self.config.auth.default_private,
+                self.settings.default_private,
                 true,
                 w.user.id,
             )
             .await?;
-            view = collections::view(&self.registry.db, coll.as_str(), user_id).await?;
+            view = collections::view(&self.db, coll.as_str(), user_id).await?;
         }
         let c = view.map_or(Collection::ABSENT, |v| Collection {
             exists: true,
             private: v.private,
             membership: v.membership,
         });
-        Ok(rules::grant(p, c, self.settings(), wanted))
+        Ok(rules::grant(p, c, self.settings.rules(), wanted))
     }
 
     /// Issues a token for the principal and scopes. Asking for more than the rules grant
     /// is not an error: the token simply lists less.
-    pub async fn issue_token(&self, who: Option<&Authenticated>, scopes: &[Scope]) -> anyhow::Result<Issued> {
+    pub async fn issue(&self, who: Option<&Authenticated>, scopes: &[Scope]) -> anyhow::Result<Issued> {
         let p = who.map_or(Principal { role: Role::Anonymous, read_only: false }, Authenticated::principal);
         let mut access: Vec<AccessEntry> = Vec::new();
         for scope in scopes {
@@ -92,8 +85,8 @@ impl App {
         let claims = Claims {
             iss: ISSUER.into(),
             sub: who.map(|w| w.user.username.clone()).unwrap_or_default(),
-            aud: self.config.auth.service.clone(),
-            exp: now + self.config.auth.token_ttl_secs as i64,
+            aud: self.settings.service.clone(),
+            exp: now + self.settings.token_ttl_secs as i64,
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().simple().to_string(),

@@ -13,7 +13,7 @@ use super::{
 use crate::{
     auth::{jwt::Claims, rules::Actions},
     registry::Caller,
-    server::App,
+    state::App,
 };
 
 /// Proof that a request's token grants what its endpoint needs. Only [`Access::authorize`]
@@ -41,7 +41,7 @@ impl Access {
     pub(super) async fn authorize(app: &App, headers: &HeaderMap, needs: &[Need]) -> Result<Access, OciError> {
         let scopes: Vec<String> = needs.iter().map(|n| n.resource.scope(n.actions)).collect();
         let verified = match bearer(headers) {
-            Some(t) => app.keys.verify_shared(t).await,
+            Some(t) => app.tokens.verify(t).await,
             None => None,
         };
         let claims = verified.ok_or_else(|| OciError::unauthorized(&challenge(app, &scopes, false)))?;
@@ -85,14 +85,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn challenge(app: &App, scopes: &[String], insufficient: bool) -> String {
-    let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", app.realm, app.config.auth.service);
-    if !scopes.is_empty() {
-        c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
-    }
-    if insufficient {
-        c.push_str(",error=\"insufficient_scope\"");
-    }
-    c
+    app.tokens.challenge(scopes, insufficient)
 }
 
 /// The actions the token grants on a resource; `None` when it has no entry for it.
