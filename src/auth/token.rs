@@ -4,7 +4,7 @@
 
 use super::{
     credentials::Authenticated,
-    jwt::{AccessEntry, Claims, ISSUER},
+    jwt::{AccessEntry, Claims, ISSUER, ResourceType},
     rules::{self, Actions, Collection, Principal, Role},
     scope::Scope,
     service::TokenService,
@@ -39,14 +39,8 @@ impl TokenService {
             && rules::may_create_collection(p, self.settings.rules())
             && let Some(w) = who
         {
-            collections::create_with_owner(
-                &self.db,
-                coll.as_str(),
-                self.settings.default_private,
-                true,
-                w.user.id,
-            )
-            .await?;
+            collections::create_with_owner(&self.db, coll.as_str(), self.settings.default_private, true, w.user.id)
+                .await?;
             view = collections::view(&self.db, coll.as_str(), user_id).await?;
         }
         let c = view.map_or(Collection::ABSENT, |v| Collection {
@@ -63,21 +57,24 @@ impl TokenService {
         let p = who.map_or(Principal { role: Role::Anonymous, read_only: false }, Authenticated::principal);
         let mut access: Vec<AccessEntry> = Vec::new();
         for scope in scopes {
-            let (kind, name, actions) = match scope {
-                Scope::Catalog => ("registry", "catalog".to_owned(), vec!["*".to_owned()]),
-                Scope::Repository { raw_name, name: None, .. } => ("repository", raw_name.clone(), vec![]),
-                Scope::Repository { name: Some(n), actions, .. } => {
-                    ("repository", n.to_string(), self.grant_repo(who, p, n, *actions).await?.names())
+            let entry = match scope {
+                Scope::Catalog => {
+                    AccessEntry { kind: ResourceType::Registry, name: "catalog".into(), actions: vec!["*".into()] }
                 }
+                Scope::Repository { raw_name, name: None, .. } => {
+                    AccessEntry { kind: ResourceType::Repository, name: raw_name.clone(), actions: vec![] }
+                }
+                Scope::Repository { name: Some(n), actions, .. } => AccessEntry {
+                    kind: ResourceType::Repository,
+                    name: n.to_string(),
+                    actions: self.grant_repo(who, p, n, *actions).await?.names(),
+                },
             };
             // One entry per resource: merge repeated scopes for the same name.
-            match access.iter_mut().find(|a| a.kind == kind && a.name == name) {
-                Some(e) => {
-                    let merged =
-                        Actions::parse_list(&e.actions.join(",")).union(Actions::parse_list(&actions.join(",")));
-                    e.actions = if kind == "registry" { vec!["*".into()] } else { merged.names() };
-                }
-                None => access.push(AccessEntry { kind: kind.into(), name, actions }),
+            match access.iter_mut().find(|a| a.kind == entry.kind && a.name == entry.name) {
+                Some(e) if e.kind == ResourceType::Registry => {}
+                Some(e) => e.actions = e.granted().union(entry.granted()).names(),
+                None => access.push(entry),
             }
         }
         // Issued after any collection it created, so `iat` is never older than those.

@@ -11,7 +11,10 @@ use super::{
     error::OciError,
 };
 use crate::{
-    auth::{jwt::Claims, rules::Actions},
+    auth::{
+        jwt::{Claims, ResourceType},
+        rules::Actions,
+    },
     registry::Caller,
     state::App,
 };
@@ -91,13 +94,12 @@ fn challenge(app: &App, scopes: &[String], insufficient: bool) -> String {
 /// The actions the token grants on a resource; `None` when it has no entry for it.
 fn granted(claims: &Claims, resource: &Resource) -> Option<Actions> {
     let (kind, name) = match resource {
-        Resource::Repository(r) => ("repository", r.as_str()),
-        Resource::Catalog => ("registry", "catalog"),
+        Resource::Repository(r) => (ResourceType::Repository, r.as_str()),
+        Resource::Catalog => (ResourceType::Registry, "catalog"),
     };
     let mut found = None;
     for a in claims.access.iter().filter(|a| a.kind == kind && a.name == name) {
-        let acts = a.actions.iter().fold(Actions::NONE, |acc, x| acc.union(Actions::parse_list(x)));
-        found = Some(found.unwrap_or(Actions::NONE).union(acts));
+        found = Some(found.unwrap_or(Actions::NONE).union(a.granted()));
     }
     found
 }

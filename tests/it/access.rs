@@ -2,7 +2,6 @@
 //! else's collection, collection auto-creation, existence hiding, and `_catalog` filtering.
 //! Users are created through the `berth user create` CLI.
 
-
 use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -2,11 +2,10 @@
 //! method, path, status, bytes, duration, principal and request id; and no password, Basic
 //! credentials, access, refresh or API token anywhere in the log, even at `trace`.
 
-
 use std::time::Duration;
 
-use base64::Engine as _;
 use crate::opsutil::{ADMIN_PASSWORD, Berth};
+use base64::Engine as _;
 use reqwest::Client;
 use serde_json::Value;
 

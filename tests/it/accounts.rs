@@ -3,7 +3,6 @@
 //! password change or deactivation, team ownership, and tokens older than their collection.
 //! The management API is used only to set the scene; assertions are on `/token` and `/v2/`.
 
-
 use crate::common::*;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};

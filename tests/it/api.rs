@@ -4,9 +4,8 @@
 //! and collection deletion; API token features (read-only, expiry, revocation, the CLI's
 //! docker config); and brute-force throttling of logins.
 
-
-use base64::Engine as _;
 use crate::common::*;
+use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,7 +1,6 @@
 //! The binary's own surface: `--version` names the git commit it was built from, and
 //! `completions SHELL` prints a completion script covering every subcommand.
 
-
 #[tokio::test]
 async fn version_names_the_commit() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,6 @@
 //! Blob reads (GET/HEAD, Range), blob DELETE, per-repository linking, cross-repository
 //! mount, name and digest validation (OCI end-2, end-10, end-11; DESIGN §2, §5, §6).
 
-
 use crate::common::*;
 use reqwest::Method;
 use reqwest::header::RANGE;

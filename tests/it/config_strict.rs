@@ -3,7 +3,6 @@
 //! (it must never fall back to a default silently); `config check` prints every key with
 //! secrets redacted; a wildcard `listen` without `public_url` is refused.
 
-
 use crate::opsutil::berth;
 
 #[tokio::test]

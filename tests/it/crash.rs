@@ -4,13 +4,12 @@
 //!
 //! Many concurrent pushers killed at random points: `tests/kills.rs`.
 
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use crate::common::process::Proc;
 use crate::common::*;
+use bytes::Bytes;
 use reqwest::Method;
 use tokio::sync::mpsc;
 

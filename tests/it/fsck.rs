@@ -3,7 +3,6 @@
 //! exit status says so, and a repair makes the lost blobs answer 404 (not wrong bytes or
 //! 500) until they are pushed again, and removes the orphans.
 
-
 use std::time::{Duration, SystemTime};
 
 use crate::common::*;

@@ -4,7 +4,6 @@
 //! collections that never got a repository go — all run online (`berth gc` beside a
 //! running server). Races with pushes: `tests/gc_race.rs`.
 
-
 use crate::common::*;
 use reqwest::Method;
 use serde_json::Value;

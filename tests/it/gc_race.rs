@@ -3,13 +3,12 @@
 //! re-push, mount, tag and delete tags. No request answers 5xx, an image stays whole while a
 //! tag points at it, and nothing pushed last is lost.
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use berth::config::{GcConfig, Untagged};
 use crate::common::*;
+use berth::config::{GcConfig, Untagged};
 use reqwest::Method;
 use tokio::task::JoinHandle;
 

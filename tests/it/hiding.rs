@@ -17,7 +17,6 @@
 //! answer and the token taken from its challenge, `user_collections = false` (where a user's
 //! push into an absent collection is not served either), and a paged catalog with teams.
 
-
 use crate::common::*;
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;

@@ -2,9 +2,8 @@
 //! key on replica A is accepted on replica B, which has not re-read the keys yet, and
 //! tokens signed with the old key stay valid until they expire.
 
-
-use berth::{auth::keys, db::Db};
 use crate::common::*;
+use berth::{auth::keys, db::Db};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,14 +15,13 @@
 //! make a longer one (the defaults keep `cargo test` short; no `BERTH_` prefix:
 //! the server refuses unknown `BERTH_*` variables).
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use crate::common::process::{Proc, range_end};
 use crate::common::*;
+use bytes::Bytes;
 use reqwest::{Client, Method, Response};
 
 const PUSHERS: usize = 12;

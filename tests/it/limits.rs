@@ -3,7 +3,6 @@
 //! shutdown (SIGTERM to the real binary) cuts a stalled upload at the drain deadline, exits,
 //! and after a restart the upload resumes and completes.
 
-
 use std::time::{Duration, Instant};
 
 use crate::common::{TestServer, header, sha256_digest, test_bytes};

@@ -3,11 +3,10 @@
 //! database, as a second replica on a shared filesystem would — gets 416 and writes
 //! nothing, and the first completes with the right bytes.
 
-
 use std::time::Duration;
 
-use bytes::Bytes;
 use crate::common::*;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::Method;
 

@@ -2,9 +2,8 @@
 //! password stops working the moment the account changes, also when the change is made by
 //! another process (a second replica, or the CLI) that cannot tell this server's cache.
 
-
-use berth::{auth::password, db};
 use crate::common::*;
+use berth::{auth::password, db};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_password_dies_with_a_change_made_elsewhere() {

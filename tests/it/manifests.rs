@@ -2,7 +2,6 @@
 //! reads with the stored type, the accepted formats, validation errors, the size limit, and
 //! deletion by digest and by tag.
 
-
 use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -6,7 +6,6 @@
 //!
 //! Also the collection-creation race of §3 ("the unique name decides a race").
 
-
 use std::fmt;
 
 use crate::common::*;

@@ -8,14 +8,13 @@
 //! `BERTH_MEMORY_TEST_BIN=/path/to/berth` runs the same test against another binary (an
 //! older build, to see it fail).
 
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use crate::common::process::Proc;
 use crate::common::*;
+use bytes::Bytes;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;

@@ -5,11 +5,12 @@
 //!
 //! The metrics recorder is process-wide, so metric assertions are lower bounds.
 
-
 use std::time::{Duration, Instant};
 
+use crate::common::{
+    ADMIN_PASSWORD, ADMIN_USER, TestServer, header, scope, services::Postgres, sha256_digest, test_bytes,
+};
 use berth::auth::throttle::FREE_FAILURES_PER_ADDRESS;
-use crate::common::{ADMIN_PASSWORD, ADMIN_USER, TestServer, header, scope, services::Postgres, sha256_digest, test_bytes};
 use reqwest::{Method, StatusCode};
 
 /// The value of the sample `name{…}` whose labels include every `labels` pair.

@@ -6,7 +6,6 @@
 //! Needs Debian's `postgresql` package (`.ci/run` installs it); without it the test fails
 //! and says so rather than skipping.
 
-
 use crate::common::{services::Postgres, *};
 use reqwest::Method;
 use serde_json::json;

@@ -2,7 +2,6 @@
 //! yet, the PUT answers `OCI-Subject`, the referrers index lists descriptors and honours the
 //! `artifactType` filter.
 
-
 use crate::common::*;
 use serde_json::{Value, json};
 

@@ -3,7 +3,6 @@
 //! any request: the chunks of one upload alternate between them, a token from one works on
 //! the other, and what one stored the other serves.
 
-
 use crate::common::{
     services::{Moto, Postgres, use_moto},
     *,

@@ -2,9 +2,8 @@
 //! a restart resumes after it at the stored offset, an interrupted PATCH resumes from what the
 //! server reports, and tokens, manifests and tags survive a restart.
 
-
-use bytes::Bytes;
 use crate::common::*;
+use bytes::Bytes;
 use reqwest::Method;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

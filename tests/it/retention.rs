@@ -3,7 +3,6 @@
 //! one (or of its manifest), get 403 DENIED with a clear message; retention runs with GC,
 //! and `--dry-run` shows its choices.
 
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -2,7 +2,7 @@
 //! inputs built from the characters that matter to them, and a live server answers
 //! generated paths, methods, headers and bodies with 4xx (or success), never 500.
 
-
+use crate::common::*;
 use berth::{
     auth::scope,
     digest::Digest,
@@ -10,7 +10,6 @@ use berth::{
     names::{Reference, RepoName, Tag, UploadId},
     oci::{Query, endpoint::Endpoint, range},
 };
-use crate::common::*;
 use reqwest::Method;
 
 /// A small deterministic generator (xorshift64*), so failures reproduce.

@@ -6,7 +6,6 @@
 //!
 //! Without moto_server the test fails and says how to install it rather than skipping.
 
-
 use std::time::Duration;
 
 use crate::common::{

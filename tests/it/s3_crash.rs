@@ -4,10 +4,9 @@
 //! right bytes. (Completion trusts the recorded hash state, so a changed tail would publish
 //! wrong bytes under a digest that "verified".) Runs against `moto_server`.
 
-
-use berth::{config::Config, names::UploadId, storage::S3Store};
 use crate::common::services::{Moto, use_moto};
 use crate::common::*;
+use berth::{config::Config, names::UploadId, storage::S3Store};
 use futures_util::TryStreamExt;
 
 const MIB: usize = 1 << 20;

@@ -1,6 +1,5 @@
 //! Tag listing and pagination (OCI end-8a, end-8b; DESIGN §5) and `_catalog`.
 
-
 use crate::common::*;
 use serde_json::{Value, json};
 

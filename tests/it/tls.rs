@@ -3,7 +3,6 @@
 //! certificate for new connections while an open connection keeps working; a failed
 //! reload keeps the previous certificate.
 
-
 use std::{path::Path, sync::Arc, time::Duration};
 
 use crate::opsutil::Berth;

@@ -2,7 +2,6 @@
 //! JWKS, refresh tokens, and how the registry judges a token (401 vs 403,
 //! `insufficient_scope`).
 
-
 use crate::common::*;
 use reqwest::Method;
 use serde_json::Value;

@@ -5,10 +5,10 @@
 //! the session after it, would cut that chunk (or zero-extend the file) while the recorded
 //! hash state still "verified": wrong bytes published under a digest.
 
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use berth::{
     config::Config,
     digest::{Algorithm, Digest},
@@ -17,7 +17,6 @@ use berth::{
     storage::{BlobStore, FsStore},
 };
 use bytes::Bytes;
-use crate::common::*;
 
 const ROUNDS: usize = 12;
 const WRITERS: usize = 8;

@@ -2,9 +2,8 @@
 //! POST sessions, monolithic POST and PUT, streamed and chunked PATCH, status, cancel,
 //! digest verification and "nothing stored" on failure.
 
-
-use bytes::Bytes;
 use crate::common::*;
+use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 

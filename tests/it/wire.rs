@@ -4,7 +4,6 @@
 //! and cancel take the access clients ask for while the session stays its opener's. Each
 //! refused request is also checked to have stored and changed nothing.
 
-
 use crate::common::*;
 use reqwest::Method;
 use serde_json::Value;
