@@ -11,6 +11,12 @@ use berth::{
 use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, with a background thread that hands freed pages back to the system within
+/// about a second (`.cargo/config.toml` sets its options at build time): glibc's malloc
+/// kept the memory of a burst of uploads or logins for the life of the process.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `berth --version`: the crate version and the git commit it was built from.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BUILD_COMMIT"), ")");
 
