@@ -33,6 +33,8 @@ pub struct App {
     /// `<public_url>/token`, the challenge's realm.
     pub realm: String,
     pub ops: Ops,
+    /// How passwords are checked: local accounts and the directory (`auth.ldap`).
+    pub directory: auth::directory::Directory,
 }
 
 pub type AppState = Arc<App>;
@@ -75,10 +77,11 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
     let ops = Ops::new(&config);
+    let directory = auth::directory::Directory::new(&config.auth)?;
     if !metrics_on {
         tracing::debug!("metrics off");
     }
-    let app = Arc::new(App { registry, keys, config, realm, ops });
+    let app = Arc::new(App { registry, keys, config, realm, ops, directory });
     spawn_gc(&app);
     Ok(app)
 }

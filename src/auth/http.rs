@@ -32,6 +32,7 @@ fn login_fail(e: LoginError) -> OciError {
     match e {
         LoginError::Invalid => fail(CredentialError::Invalid),
         LoginError::Throttled(secs) => OciError::too_many_requests(secs),
+        LoginError::Unavailable => fail(CredentialError::Unavailable),
         LoginError::Internal(e) => internal(e),
     }
 }
@@ -49,6 +50,10 @@ fn fail(e: CredentialError) -> OciError {
             OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid username or password")
         }
         CredentialError::Busy(_) => OciError::too_many_requests(password::BUSY_RETRY_SECS),
+        CredentialError::Unavailable => {
+            crate::ops::metrics::token_refused("directory");
+            OciError::new(StatusCode::SERVICE_UNAVAILABLE, "UNKNOWN", "the directory is unavailable; try again later")
+        }
         CredentialError::Internal(e) => internal(e),
     }
 }
@@ -91,7 +96,9 @@ async fn get_token(
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let who = match basic(&headers) {
-        Some((u, p)) => Some(throttle::login(&app.registry.db, &u, &p, client_ip(&ext)).await.map_err(login_fail)?),
+        Some((u, p)) => {
+            Some(throttle::login(&app.registry.db, &app.directory, &u, &p, client_ip(&ext)).await.map_err(login_fail)?)
+        }
         None => None,
     };
     app.check_anonymous(&who)?;
@@ -120,7 +127,7 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
             let (Some(u), Some(p)) = (param("username"), param("password")) else {
                 return Err(bad("username and password are required"));
             };
-            let who = throttle::login(db, u, p, client_ip(&ext)).await.map_err(login_fail)?;
+            let who = throttle::login(db, &app.directory, u, p, client_ip(&ext)).await.map_err(login_fail)?;
             let refresh = if param("access_type") == Some("offline") {
                 Some(credentials::mint_refresh_token(db, &who).await.map_err(fail)?)
             } else {
@@ -131,7 +138,7 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
         Some("refresh_token") => {
             let rt = param("refresh_token").ok_or_else(|| bad("refresh_token is required"))?;
             // Refresh tokens are not rotated: hand back the same one.
-            (credentials::from_refresh_token(db, rt).await.map_err(fail)?, Some(rt.to_owned()))
+            (credentials::from_refresh_token(db, &app.directory, rt).await.map_err(fail)?, Some(rt.to_owned()))
         }
         _ => return Err(bad("grant_type must be password or refresh_token")),
     };

@@ -1,0 +1,219 @@
+//! Signing in through a directory (`auth.ldap`) and keeping its users and groups in step:
+//! a valid directory login creates or updates the local user (role from the configured
+//! groups, else `user`; no usable local password), and the user's groups that match
+//! `auth.ldap.team_groups` become directory-managed teams whose membership is set at each
+//! login, added and removed. `auth.local_logins` decides whether local passwords count.
+//!
+//! A directory user's verified password is remembered by the credential cache like a
+//! local one, so a removal from the directory takes effect within
+//! `auth.credential_cache_secs`. API and refresh tokens of a directory user re-check the
+//! entry (by DN) once the last check is older than that, so they stop working as soon.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::{
+    credentials::{Authenticated, CredentialError},
+    ldap::{Entry, Group, Ldap, Unavailable},
+    login_cache::CACHE,
+    rules::{AccountRole, Role},
+    users::valid_username,
+};
+use crate::{
+    config::AuthConfig,
+    db::{
+        self, Db,
+        directory::{Account, GroupTeam, NO_LOCAL_PASSWORD},
+        users::UserRow,
+    },
+    names::CollectionName,
+};
+
+/// The `source` of LDAP users and teams in the database.
+const SOURCE: &str = "ldap";
+
+/// How berth signs people in: the directory if one is configured, and whether local
+/// passwords count.
+pub struct Directory {
+    ldap: Option<Ldap>,
+    local_logins: bool,
+    /// Seconds a directory check of an API-token user stays good (the credential cache's).
+    recheck_secs: i64,
+    team_groups: GlobSet,
+    admin_groups: Vec<String>,
+    superuser_groups: Vec<String>,
+}
+
+impl Directory {
+    pub fn new(auth: &AuthConfig) -> anyhow::Result<Directory> {
+        let mut globs = GlobSetBuilder::new();
+        for g in &auth.ldap.team_groups {
+            globs.add(Glob::new(g)?);
+        }
+        Ok(Directory {
+            ldap: Ldap::new(&auth.ldap)?,
+            local_logins: auth.local_logins,
+            recheck_secs: i64::try_from(auth.credential_cache_secs).unwrap_or(i64::MAX),
+            team_groups: globs.build()?,
+            admin_groups: auth.ldap.admin_groups.clone(),
+            superuser_groups: auth.ldap.superuser_groups.clone(),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.ldap.is_some()
+    }
+
+    pub fn local_logins(&self) -> bool {
+        self.local_logins
+    }
+
+    /// Checks a password against the directory and syncs the local user and teams.
+    pub async fn login(&self, db: &Db, username: &str, password: &str) -> Result<Authenticated, CredentialError> {
+        let Some(ldap) = &self.ldap else { return Err(CredentialError::Invalid) };
+        let entry = ldap.login(username, password).await.map_err(unavailable)?.ok_or(CredentialError::Invalid)?;
+        let user = self.sync(db, &entry).await?;
+        CACHE.insert(CACHE.key(username, password), user.id, &user.password_hash);
+        authenticated(user)
+    }
+
+    /// For a directory user signing in with an API or refresh token: the user as the
+    /// directory has it now, re-checked once the last check is older than the cache
+    /// lifetime. A local user comes back unchanged.
+    pub async fn recheck(&self, db: &Db, user: UserRow) -> Result<UserRow, CredentialError> {
+        if !is_directory_user(&user) {
+            return Ok(user);
+        }
+        let Some(link) = db::directory::link(db, user.id).await? else { return Err(CredentialError::Invalid) };
+        if db::now() - link.checked_at < self.recheck_secs {
+            return Ok(user);
+        }
+        let Some(ldap) = self.ldap.as_ref().filter(|_| link.source == SOURCE) else {
+            return Err(CredentialError::Invalid);
+        };
+        match ldap.lookup(&link.external_id).await.map_err(unavailable)? {
+            Some(entry) => self.sync(db, &entry).await,
+            None => {
+                tracing::info!(user = user.username, dn = link.external_id, "directory entry is gone; token refused");
+                Err(CredentialError::Invalid)
+            }
+        }
+    }
+
+    /// Writes the entry to the local user and its teams.
+    async fn sync(&self, db: &Db, entry: &Entry) -> Result<UserRow, CredentialError> {
+        let username = entry.username.to_lowercase();
+        if !valid_username(&username) {
+            tracing::warn!(dn = entry.dn, username, "directory user name is not a valid berth user name; refused");
+            return Err(CredentialError::Invalid);
+        }
+        let account = Account {
+            source: SOURCE,
+            username: &username,
+            external_id: &entry.dn,
+            email: entry.email.as_deref(),
+            display_name: entry.display_name.as_deref(),
+            role: self.role(&entry.groups),
+        };
+        let Some(user) = db::directory::upsert_user(db, &account).await? else {
+            tracing::warn!(username, "a local account holds this directory user's name; directory login refused");
+            return Err(CredentialError::Invalid);
+        };
+        let teams = self.teams(&entry.groups);
+        let skipped = db::directory::set_teams(db, SOURCE, user.id, &teams).await?;
+        if !skipped.is_empty() {
+            tracing::warn!(teams = skipped.join(", "), "directory groups whose team name a hand-made team holds");
+        }
+        Ok(user)
+    }
+
+    /// The highest role the user's groups grant.
+    fn role(&self, groups: &[Group]) -> AccountRole {
+        let member = |names: &[String]| {
+            groups
+                .iter()
+                .any(|g| names.iter().any(|n| n.eq_ignore_ascii_case(&g.name) || n.eq_ignore_ascii_case(&g.dn)))
+        };
+        if member(&self.superuser_groups) {
+            AccountRole::Superuser
+        } else if member(&self.admin_groups) {
+            AccountRole::Admin
+        } else {
+            AccountRole::User
+        }
+    }
+
+    /// The teams the user's groups map to: those matching `team_groups`, named after the
+    /// group in lower case (groups whose name is no valid team name are left out).
+    fn teams(&self, groups: &[Group]) -> Vec<GroupTeam> {
+        groups
+            .iter()
+            .filter(|g| self.team_groups.is_match(&g.name))
+            .filter_map(|g| {
+                let name = g.name.to_lowercase().replace(' ', "-");
+                if name.parse::<CollectionName>().is_ok() {
+                    Some(GroupTeam { external_id: g.dn.clone(), name })
+                } else {
+                    tracing::warn!(group = g.dn, "directory group name is not a valid team name; not a team");
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether the user signs in through a directory (and has no local password).
+pub fn is_directory_user(user: &UserRow) -> bool {
+    user.password_hash == NO_LOCAL_PASSWORD
+}
+
+fn unavailable(e: Unavailable) -> CredentialError {
+    tracing::error!(error = %e, "directory unavailable");
+    CredentialError::Unavailable
+}
+
+fn authenticated(user: UserRow) -> Result<Authenticated, CredentialError> {
+    if !user.active {
+        return Err(CredentialError::Invalid);
+    }
+    let role = Role::from(user.role);
+    Ok(Authenticated { user, role, read_only: false, api_token_id: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AuthConfig;
+
+    fn group(name: &str) -> Group {
+        Group { dn: format!("cn={name},ou=groups,dc=example,dc=org"), name: name.into() }
+    }
+
+    fn directory(team_groups: &[&str], admin: &[&str], superuser: &[&str]) -> Directory {
+        let mut auth = AuthConfig::default();
+        auth.ldap.team_groups = team_groups.iter().map(|s| (*s).to_owned()).collect();
+        auth.ldap.admin_groups = admin.iter().map(|s| (*s).to_owned()).collect();
+        auth.ldap.superuser_groups = superuser.iter().map(|s| (*s).to_owned()).collect();
+        Directory::new(&auth).unwrap()
+    }
+
+    #[test]
+    fn roles_come_from_groups_by_name_or_dn() {
+        let d = directory(&["*"], &["Admins"], &["cn=root,ou=groups,dc=example,dc=org"]);
+        assert_eq!(d.role(&[group("devs")]), AccountRole::User);
+        assert_eq!(d.role(&[group("devs"), group("admins")]), AccountRole::Admin);
+        assert_eq!(d.role(&[group("admins"), group("root")]), AccountRole::Superuser);
+        assert_eq!(d.role(&[]), AccountRole::User);
+    }
+
+    #[test]
+    fn teams_follow_the_globs_and_the_name_grammar() {
+        let d = directory(&["team-*", "Ops"], &[], &[]);
+        let names: Vec<String> = d
+            .teams(&[group("team-a"), group("Ops"), group("other"), group("team-b c"), group("team-Ä")])
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["team-a", "ops", "team-b-c"]);
+        assert!(directory(&[], &[], &[]).teams(&[group("a")]).is_empty());
+    }
+}
