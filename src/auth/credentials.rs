@@ -77,7 +77,7 @@ pub async fn authenticate(
     let key = CACHE.key(username, secret);
     match &user {
         Some(u) if is_directory_user(u) => {
-            if CACHE.hit(&key, u.id, &u.password_hash) {
+            if CACHE.hit(&key, u.id, &u.password_hash) && dir.fresh(db, u).await? {
                 let (user, role) = active_with_role(u.clone())?;
                 return Ok(Authenticated { user, role, read_only: false, api_token_id: None });
             }

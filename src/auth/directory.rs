@@ -5,9 +5,11 @@
 //! login, added and removed. `auth.local_logins` decides whether local passwords count.
 //!
 //! A directory user's verified password is remembered by the credential cache like a
-//! local one, so a removal from the directory takes effect within
-//! `auth.credential_cache_secs`. API and refresh tokens of a directory user re-check the
-//! entry (by DN) once the last check is older than that, so they stop working as soon.
+//! local one, but counts only while the directory's last word on the user (a stamp in the
+//! database) is younger than `auth.ldap.cache_secs` (default `auth.credential_cache_secs`),
+//! so a removal from the directory takes effect within that. API and refresh tokens of a
+//! directory user re-check the entry (by DN) once the stamp is older, so they stop working
+//! as soon.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -36,7 +38,8 @@ const SOURCE: &str = "ldap";
 pub struct Directory {
     ldap: Option<Ldap>,
     local_logins: bool,
-    /// Seconds a directory check of an API-token user stays good (the credential cache's).
+    /// Seconds a directory check stays good: for a remembered password, and for API and
+    /// refresh tokens (`auth.ldap.cache_secs`, else `auth.credential_cache_secs`).
     recheck_secs: i64,
     team_groups: GlobSet,
     admin_groups: Vec<String>,
@@ -52,7 +55,7 @@ impl Directory {
         Ok(Directory {
             ldap: Ldap::new(&auth.ldap)?,
             local_logins: auth.local_logins,
-            recheck_secs: i64::try_from(auth.credential_cache_secs).unwrap_or(i64::MAX),
+            recheck_secs: i64::try_from(auth.ldap.cache_secs.unwrap_or(auth.credential_cache_secs)).unwrap_or(i64::MAX),
             team_groups: globs.build()?,
             admin_groups: auth.ldap.admin_groups.clone(),
             superuser_groups: auth.ldap.superuser_groups.clone(),
@@ -74,6 +77,13 @@ impl Directory {
         let user = self.sync(db, &entry).await?;
         CACHE.insert(CACHE.key(username, password), user.id, &user.password_hash);
         authenticated(user)
+    }
+
+    /// Whether the directory vouched for this user within the cache lifetime (so a
+    /// remembered password still counts).
+    pub async fn fresh(&self, db: &Db, user: &UserRow) -> Result<bool, CredentialError> {
+        let link = db::directory::link(db, user.id).await?;
+        Ok(link.is_some_and(|l| db::now() - l.checked_at < self.recheck_secs))
     }
 
     /// For a directory user signing in with an API or refresh token: the user as the
@@ -163,7 +173,7 @@ impl Directory {
 
 /// Whether the user signs in through a directory (and has no local password).
 pub fn is_directory_user(user: &UserRow) -> bool {
-    user.password_hash == NO_LOCAL_PASSWORD
+    user.password_hash.starts_with(NO_LOCAL_PASSWORD)
 }
 
 fn unavailable(e: Unavailable) -> CredentialError {

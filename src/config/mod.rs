@@ -204,6 +204,9 @@ pub struct LdapConfig {
     pub superuser_groups: Vec<String>,
     /// Seconds for connecting and for each directory operation. Default 5.
     pub timeout_secs: u64,
+    /// Seconds the directory's word on a user counts: a remembered password and API or
+    /// refresh tokens are re-checked after it. Default unset: `auth.credential_cache_secs`.
+    pub cache_secs: Option<u64>,
 }
 
 impl Default for LdapConfig {
@@ -227,6 +230,7 @@ impl Default for LdapConfig {
             admin_groups: Vec::new(),
             superuser_groups: Vec::new(),
             timeout_secs: 5,
+            cache_secs: None,
         }
     }
 }

@@ -12,7 +12,9 @@ use super::{
 };
 use crate::auth::rules::AccountRole;
 
-/// The `password_hash` of a directory user: not a PHC string, so no password matches it.
+/// How the `password_hash` of a directory user starts: not a PHC string, so no password
+/// matches it. A random suffix makes it unique, so the credential cache (which checks
+/// the hash an entry was verified against) never mistakes one such user for another.
 pub const NO_LOCAL_PASSWORD: &str = "!directory";
 
 /// A directory account as the last sync saw it.
@@ -65,7 +67,7 @@ async fn try_upsert_user(db: &Db, a: &Account<'_>) -> Result<Option<UserRow>, Db
         .fetch_optional(&mut *tx)
         .await?;
     let id = match existing.as_ref().map(user_from_row).transpose()? {
-        Some(u) if u.password_hash != NO_LOCAL_PASSWORD => return Ok(None),
+        Some(u) if !u.password_hash.starts_with(NO_LOCAL_PASSWORD) => return Ok(None),
         Some(u) => {
             sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
                 .bind(u.id)
@@ -80,7 +82,7 @@ async fn try_upsert_user(db: &Db, a: &Account<'_>) -> Result<Option<UserRow>, Db
                  VALUES ($1, $2, $3, 1, $4, $4) RETURNING id",
             )
             .bind(a.username)
-            .bind(NO_LOCAL_PASSWORD)
+            .bind(format!("{NO_LOCAL_PASSWORD}:{}", uuid::Uuid::new_v4().simple()))
             .bind(a.role.as_str())
             .bind(t)
             .fetch_one(&mut *tx)
