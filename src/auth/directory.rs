@@ -46,6 +46,17 @@ pub struct Directory {
     superuser_groups: Vec<String>,
 }
 
+/// No secrets: the LDAP settings (with the bind password) are left out.
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("ldap", &self.ldap.is_some())
+            .field("local_logins", &self.local_logins)
+            .field("recheck_secs", &self.recheck_secs)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Directory {
     pub fn new(auth: &AuthConfig) -> anyhow::Result<Directory> {
         let mut globs = GlobSetBuilder::new();
@@ -60,6 +71,18 @@ impl Directory {
             admin_groups: auth.ldap.admin_groups.clone(),
             superuser_groups: auth.ldap.superuser_groups.clone(),
         })
+    }
+
+    /// Local accounts only, local passwords accepted.
+    pub fn local() -> Directory {
+        Directory {
+            ldap: None,
+            local_logins: true,
+            recheck_secs: 0,
+            team_groups: GlobSet::empty(),
+            admin_groups: Vec::new(),
+            superuser_groups: Vec::new(),
+        }
     }
 
     pub fn enabled(&self) -> bool {

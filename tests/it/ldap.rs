@@ -1,0 +1,622 @@
+//! Sign-in through an LDAP directory (`auth.ldap`, docs/ldap.md) against Debian's real
+//! `slapd`, started by each test on a loopback port over its own temporary config and a
+//! seeded tree (people, groups): bind and search, RFC 4515 escaping, group → team sync
+//! with added and removed members, group → role, managed teams refusing hand edits, a
+//! changed password, a removed user (login and API token), a directory that is down (503
+//! for directory users, the local admin still in), `auth.local_logins = false` with the
+//! CLI recovery path, StartTLS and ldaps:// with a CA the test makes, and a push by a
+//! directory user into a collection their directory group owns (over the API and with
+//! skopeo).
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::common::*;
+use berth::config::Config;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const BASE: &str = "dc=example,dc=org";
+const ROOT_DN: &str = "cn=admin,dc=example,dc=org";
+const ROOT_PW: &str = "root-secret";
+const READER_DN: &str = "cn=reader,dc=example,dc=org";
+const READER_PW: &str = "reader-secret";
+
+fn person_dn(uid: &str) -> String {
+    format!("uid={uid},ou=people,{BASE}")
+}
+
+fn group_dn(cn: &str) -> String {
+    format!("cn={cn},ou=groups,{BASE}")
+}
+
+/// The seeded tree: alice and bob in `devs`, bob also in `ops`, dave in `admins`, carol
+/// and erin in no group, and `admin` (a directory entry shadowed by the local superuser).
+fn tree() -> String {
+    let mut t = format!(
+        "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
+         dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n\
+         dn: {READER_DN}\nobjectClass: person\ncn: reader\nsn: reader\nuserPassword: {READER_PW}\n\n"
+    );
+    for uid in ["alice", "bob", "carol", "dave", "erin", "admin"] {
+        t.push_str(&person(uid));
+    }
+    t.push_str(&group("devs", &["alice", "bob"]));
+    t.push_str(&group("ops", &["bob"]));
+    t.push_str(&group("admins", &["dave"]));
+    t
+}
+
+fn person(uid: &str) -> String {
+    let cap = uid[..1].to_uppercase() + &uid[1..];
+    format!(
+        "dn: {}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {cap}\nsn: {cap}\nmail: {uid}@example.org\n\
+         displayName: {cap} Example\nuserPassword: {uid}-pw\n\n",
+        person_dn(uid)
+    )
+}
+
+fn group(cn: &str, members: &[&str]) -> String {
+    let mut g = format!("dn: {}\nobjectClass: groupOfNames\ncn: {cn}\n", group_dn(cn));
+    for m in members {
+        g.push_str(&format!("member: {}\n", person_dn(m)));
+    }
+    g + "\n"
+}
+
+/// A test CA and a certificate for 127.0.0.1 it signed.
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki() -> Pki {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "berth ldap test CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let key = KeyPair::generate().unwrap();
+    let cert_pem = leaf.signed_by(&key, &issuer).unwrap().pem();
+    Pki { ca_pem, cert_pem, key_pem: key.serialize_pem() }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A private slapd: its config (`slapd.d`), database and certificates under a temp dir,
+/// serving `ldap://127.0.0.1:port` (and `ldaps://127.0.0.1:tls_port` with TLS). Killed by
+/// PID when dropped.
+struct Slapd {
+    dir: TempDir,
+    port: u16,
+    tls_port: Option<u16>,
+    child: Option<Child>,
+}
+
+impl Slapd {
+    fn start(tls: Option<&Pki>) -> Slapd {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("slapd.d")).unwrap();
+        std::fs::create_dir_all(p.join("db")).unwrap();
+        let mut global =
+            format!("dn: cn=config\nobjectClass: olcGlobal\ncn: config\nolcPidFile: {}\n", p.join("pid").display());
+        if let Some(pki) = tls {
+            for (name, pem) in [("ca.pem", &pki.ca_pem), ("cert.pem", &pki.cert_pem), ("key.pem", &pki.key_pem)] {
+                std::fs::write(p.join(name), pem).unwrap();
+            }
+            global.push_str(&format!(
+                "olcTLSCACertificateFile: {}\nolcTLSCertificateFile: {}\nolcTLSCertificateKeyFile: {}\n",
+                p.join("ca.pem").display(),
+                p.join("cert.pem").display(),
+                p.join("key.pem").display()
+            ));
+        }
+        let config = format!(
+            "{global}\n\
+             dn: cn=module{{0}},cn=config\nobjectClass: olcModuleList\ncn: module{{0}}\n\
+             olcModulePath: /usr/lib/ldap\nolcModuleLoad: back_mdb\n\n\
+             dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n\
+             include: file:///etc/ldap/schema/core.ldif\n\n\
+             include: file:///etc/ldap/schema/cosine.ldif\n\n\
+             include: file:///etc/ldap/schema/inetorgperson.ldif\n\n\
+             dn: olcDatabase={{0}}config,cn=config\nobjectClass: olcDatabaseConfig\nolcDatabase: {{0}}config\n\
+             olcAccess: {{0}}to * by * none\n\n\
+             dn: olcDatabase={{1}}mdb,cn=config\nobjectClass: olcDatabaseConfig\nobjectClass: olcMdbConfig\n\
+             olcDatabase: {{1}}mdb\nolcSuffix: {BASE}\nolcDbDirectory: {db}\n\
+             olcRootDN: {ROOT_DN}\nolcRootPW: {ROOT_PW}\n\
+             olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none\n\
+             olcAccess: {{1}}to * by dn.exact=\"{READER_DN}\" read by self read by * none\n",
+            db = p.join("db").display(),
+        );
+        std::fs::write(p.join("config.ldif"), config).unwrap();
+        std::fs::write(p.join("tree.ldif"), tree()).unwrap();
+        for (n, file) in [("0", "config.ldif"), ("1", "tree.ldif")] {
+            let out = Command::new("slapadd")
+                .args(["-n", n, "-F"])
+                .arg(p.join("slapd.d"))
+                .arg("-l")
+                .arg(p.join(file))
+                .output()
+                .expect("slapadd (apt-get install slapd)");
+            assert!(out.status.success(), "slapadd -n{n}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let mut s = Slapd { dir, port: free_port(), tls_port: tls.map(|_| free_port()), child: None };
+        s.run();
+        s
+    }
+
+    fn run(&mut self) {
+        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(tp) = self.tls_port {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{tp}/"));
+        }
+        let child = Command::new("slapd")
+            .args(["-h", &urls, "-F"])
+            .arg(self.dir.path().join("slapd.d"))
+            .args(["-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start slapd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "slapd did not listen on {} within 10 s", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops slapd (by its PID); `resume` starts it again on the same port and data.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn resume(&mut self) {
+        self.run();
+    }
+
+    fn url(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Applies an LDIF change as the directory's root (`ldapmodify`).
+    fn modify(&self, ldif: &str) {
+        use std::io::Write as _;
+        let mut child = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.url(), "-D", ROOT_DN, "-w", ROOT_PW])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ldapmodify (apt-get install ldap-utils)");
+        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "ldapmodify: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `auth.ldap` for this directory: the reader service account, people and groups, the
+/// `admins` group granting `admin`, no caching of the directory's word (so each login
+/// asks it), plain LDAP on loopback.
+fn use_ldap(c: &mut Config, url: &str) {
+    let l = &mut c.auth.ldap;
+    l.url = Some(url.to_owned());
+    l.starttls = false;
+    l.bind_dn = READER_DN.into();
+    l.bind_password = READER_PW.into();
+    l.user_base = format!("ou=people,{BASE}");
+    l.group_base = format!("ou=groups,{BASE}");
+    l.admin_groups = vec!["admins".into()];
+    l.cache_secs = Some(0);
+}
+
+async fn start(slapd: &Slapd) -> TestServer {
+    let url = slapd.url();
+    TestServer::start_with(move |c| use_ldap(c, &url)).await
+}
+
+async fn token_status(s: &TestServer, user: &str, password: &str) -> u16 {
+    s.token_response(Some((user, password)), &[]).await.status().as_u16()
+}
+
+async fn users(s: &TestServer) -> Vec<Value> {
+    api_expect(s, Method::GET, "/api/v1/users", ADMIN, None, 200).await.as_array().unwrap().clone()
+}
+
+async fn usernames(s: &TestServer) -> Vec<String> {
+    users(s).await.iter().map(|u| u["username"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn team_members(s: &TestServer, team: &str) -> Vec<String> {
+    let t = api_expect(s, Method::GET, &format!("/api/v1/teams/{team}"), ADMIN, None, 200).await;
+    t["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned()).collect()
+}
+
+async fn team_names(s: &TestServer) -> Vec<String> {
+    let all = api_expect(s, Method::GET, "/api/v1/teams", ADMIN, None, 200).await;
+    all.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn directory_login_creates_the_user_and_refuses_bad_credentials() {
+    let slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+
+    let body = s.token_json(Some(("alice", "alice-pw")), &["repository:alice/app:pull"]).await;
+    let (_, claims) = decode_jwt(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], "alice");
+    let me = api_expect(&s, Method::GET, "/api/v1/me", Cred::Basic("alice", "alice-pw"), None, 200).await;
+    assert_eq!((me["username"].as_str(), me["role"].as_str()), (Some("alice"), Some("user")));
+    assert!(usernames(&s).await.contains(&"alice".to_owned()));
+    // Typed in another case: the same directory entry, the same local user.
+    let body = s.token_json(Some(("Alice", "alice-pw")), &[]).await;
+    assert_eq!(decode_jwt(body["token"].as_str().unwrap()).1["sub"], "alice");
+
+    for (user, password, what) in [
+        ("alice", "wrong", "wrong password"),
+        ("alice", "", "empty password (an unauthenticated bind would succeed)"),
+        ("nobody", "alice-pw", "unknown user"),
+        ("al*", "alice-pw", "wildcard injection"),
+        ("*)(uid=*", "alice-pw", "filter injection"),
+        ("alice)(|(uid=*", "alice-pw", "filter injection"),
+        ("reader", READER_PW, "entry outside user_base"),
+    ] {
+        let resp = s.token_response(Some((user, password)), &[]).await;
+        expect_error(resp, 401, "UNAUTHORIZED", what).await;
+        api_error(&s, Method::GET, "/api/v1/me", Cred::Basic(user, password), None, 401).await;
+    }
+    // The directory's entry `admin` cannot take over the local superuser.
+    assert_eq!(token_status(&s, "admin", "admin-pw").await, 401);
+    assert_eq!(token_status(&s, ADMIN_USER, ADMIN_PASSWORD).await, 200);
+    // Failed attempts created nobody.
+    assert_eq!(usernames(&s).await, ["admin", "alice"]);
+    let alice = users(&s).await.into_iter().find(|u| u["username"] == "alice").unwrap();
+    assert_eq!(alice["role"], "user");
+}
+
+#[tokio::test]
+async fn groups_become_teams_and_membership_follows_the_directory() {
+    let slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+
+    assert_eq!(token_status(&s, "bob", "bob-pw").await, 200);
+    assert_eq!(team_names(&s).await, ["devs", "ops"]);
+    assert_eq!(team_members(&s, "devs").await, ["bob"]);
+    assert_eq!(team_members(&s, "ops").await, ["bob"]);
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    assert_eq!(team_members(&s, "devs").await, ["alice", "bob"]);
+
+    // bob leaves ops, joins a new group qa and the admins.
+    slapd.modify(&format!(
+        "dn: {ops}\nchangetype: modify\ndelete: member\nmember: {bob}\n-\nadd: member\nmember: {alice}\n\n\
+         dn: {qa}\nchangetype: add\nobjectClass: groupOfNames\ncn: qa\nmember: {bob}\n\n\
+         dn: {admins}\nchangetype: modify\nadd: member\nmember: {bob}\n",
+        ops = group_dn("ops"),
+        qa = group_dn("qa"),
+        admins = group_dn("admins"),
+        bob = person_dn("bob"),
+        alice = person_dn("alice"),
+    ));
+    // Nothing changes before bob's next login.
+    assert_eq!(team_members(&s, "ops").await, ["bob"]);
+    let me = api_expect(&s, Method::GET, "/api/v1/me", Cred::Basic("bob", "bob-pw"), None, 200).await;
+    assert_eq!(me["role"], "admin", "the admins group grants admin");
+    assert_eq!(team_members(&s, "ops").await, Vec::<String>::new(), "bob left ops");
+    assert_eq!(team_members(&s, "qa").await, ["bob"]);
+    assert_eq!(team_members(&s, "devs").await, ["alice", "bob"]);
+    assert_eq!(team_names(&s).await, ["admins", "devs", "ops", "qa"]);
+
+    // Out of admins again: back to user at the next login.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        group_dn("admins"),
+        person_dn("bob")
+    ));
+    let me = api_expect(&s, Method::GET, "/api/v1/me", Cred::Basic("bob", "bob-pw"), None, 200).await;
+    assert_eq!(me["role"], "user");
+    assert_eq!(team_members(&s, "admins").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn directory_managed_teams_refuse_hand_edits() {
+    let slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    api_user(&s, "zed", "zed-password", "user").await;
+
+    for (method, path) in
+        [(Method::PUT, "/api/v1/teams/devs/members/zed"), (Method::DELETE, "/api/v1/teams/devs/members/alice")]
+    {
+        let body = api_expect(&s, method.clone(), path, ADMIN, None, 409).await;
+        assert_eq!(body["error"], "conflict");
+        assert!(body["message"].as_str().unwrap().contains("directory"), "{method} {path}: {body}");
+    }
+    assert_eq!(team_members(&s, "devs").await, ["alice"]);
+    // The same edits through the CLI hit the same rule.
+    let out = berth_cli(&s, &["team", "remove-member", "devs", "alice"]).await;
+    assert!(!out.status.success(), "CLI edit of a managed team must fail");
+    assert_eq!(team_members(&s, "devs").await, ["alice"]);
+
+    // A hand-made team stays editable, and a directory group never takes it over.
+    api_expect(&s, Method::POST, "/api/v1/teams", ADMIN, Some(&json!({"name": "ops"})), 201).await;
+    api_expect(&s, Method::PUT, "/api/v1/teams/ops/members/zed", ADMIN, None, 200).await;
+    assert_eq!(token_status(&s, "bob", "bob-pw").await, 200);
+    assert_eq!(team_members(&s, "ops").await, ["zed"], "bob's group ops must not join the hand-made team");
+    assert_eq!(team_members(&s, "devs").await, ["alice", "bob"]);
+}
+
+#[tokio::test]
+async fn changed_and_removed_directory_users_are_refused_and_their_tokens_stop() {
+    let slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+    let carol = Cred::Basic("carol", "carol-pw");
+    assert_eq!(token_status(&s, "carol", "carol-pw").await, 200);
+    let created = api_expect(&s, Method::POST, "/api/v1/tokens", carol, Some(&json!({"name": "ci"})), 201).await;
+    let pat = created["token"].as_str().unwrap().to_owned();
+    api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 200).await;
+    assert_eq!(token_status(&s, "carol", &pat).await, 200, "API token as the docker password");
+    let refresh = s.token_json(Some(("carol", "carol-pw")), &[]).await;
+    assert!(refresh.get("refresh_token").is_none());
+    let offline = s
+        .client()
+        .get(s.url("/token?service=berth&offline_token=true"))
+        .basic_auth("carol", Some("carol-pw"))
+        .send()
+        .await
+        .unwrap();
+    let rt = expect_status(offline, 200, "offline token").await.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A changed password: the old one is refused, the new one works.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: userPassword\nuserPassword: carol-new\n",
+        person_dn("carol")
+    ));
+    assert_eq!(token_status(&s, "carol", "carol-pw").await, 401);
+    assert_eq!(token_status(&s, "carol", "carol-new").await, 200);
+
+    // Removed from the directory: password, API token and refresh token all refused.
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", person_dn("carol")));
+    assert_eq!(token_status(&s, "carol", "carol-new").await, 401);
+    api_error(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 401).await;
+    assert_eq!(token_status(&s, "carol", &pat).await, 401);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str()), ("service", "berth")];
+    let resp = s.client().post(s.url("/token")).form(&form).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "refresh token of a removed user");
+}
+
+#[tokio::test]
+async fn a_remembered_directory_login_lasts_the_cache_lifetime_only() {
+    let slapd = Slapd::start(None);
+    let url = slapd.url();
+    let s = TestServer::start_with(move |c| {
+        use_ldap(c, &url);
+        c.auth.ldap.cache_secs = Some(2);
+    })
+    .await;
+    assert_eq!(token_status(&s, "erin", "erin-pw").await, 200);
+    let created = api_expect(
+        &s,
+        Method::POST,
+        "/api/v1/tokens",
+        Cred::Basic("erin", "erin-pw"),
+        Some(&json!({"name": "t"})),
+        201,
+    )
+    .await;
+    let pat = created["token"].as_str().unwrap().to_owned();
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", person_dn("erin")));
+    // Within the lifetime the remembered password and the token still count …
+    assert_eq!(token_status(&s, "erin", "erin-pw").await, 200);
+    api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 200).await;
+    // … and not after it.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    assert_eq!(token_status(&s, "erin", "erin-pw").await, 401);
+    api_error(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 401).await;
+}
+
+#[tokio::test]
+async fn a_directory_that_is_down_answers_503_and_local_accounts_still_work() {
+    let mut slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    let created = api_expect(
+        &s,
+        Method::POST,
+        "/api/v1/tokens",
+        Cred::Basic("alice", "alice-pw"),
+        Some(&json!({"name": "t"})),
+        201,
+    )
+    .await;
+    let pat = created["token"].as_str().unwrap().to_owned();
+
+    slapd.stop();
+    let resp = s.token_response(Some(("alice", "alice-pw")), &[]).await;
+    expect_error(resp, 503, "UNKNOWN", "directory user while the directory is down").await;
+    let body = api_expect(&s, Method::GET, "/api/v1/me", Cred::Basic("alice", "alice-pw"), None, 503).await;
+    assert_eq!(body["error"], "unavailable");
+    api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 503).await;
+    // Not a silent fallback, and no failed-login count: the local superuser still gets in.
+    assert_eq!(token_status(&s, ADMIN_USER, ADMIN_PASSWORD).await, 200);
+    api_expect(&s, Method::GET, "/api/v1/me", ADMIN, None, 200).await;
+    // Repeated 503s are not failures that throttle alice.
+    for _ in 0..8 {
+        assert_eq!(token_status(&s, "alice", "alice-pw").await, 503);
+    }
+
+    slapd.resume();
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 200).await;
+}
+
+#[tokio::test]
+async fn without_local_logins_only_the_directory_and_the_cli_let_people_in() {
+    let slapd = Slapd::start(None);
+    let url = slapd.url();
+    let s = TestServer::start_with(move |c| {
+        use_ldap(c, &url);
+        c.auth.local_logins = false;
+    })
+    .await;
+    assert_eq!(token_status(&s, ADMIN_USER, ADMIN_PASSWORD).await, 401);
+    api_error(&s, Method::GET, "/api/v1/me", ADMIN, None, 401).await;
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+
+    // Recovery: the CLI works on the database directly and mints the superuser a token.
+    let out = berth_cli(&s, &["token", "create", ADMIN_USER, "recovery"]).await;
+    assert!(out.status.success(), "berth token create: {}", String::from_utf8_lossy(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("token JSON");
+    let pat = printed["token"].as_str().expect("token printed").to_owned();
+    let me = api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 200).await;
+    assert_eq!(me["role"], "superuser");
+    assert_eq!(token_status(&s, ADMIN_USER, &pat).await, 200);
+}
+
+async fn tls_login(ldap_url: String, ca: PathBuf, starttls: bool) -> u16 {
+    let s = TestServer::start_with(move |c| {
+        use_ldap(c, &ldap_url);
+        c.auth.ldap.starttls = starttls;
+        c.auth.ldap.ca_file = Some(ca.clone());
+    })
+    .await;
+    token_status(&s, "alice", "alice-pw").await
+}
+
+#[tokio::test]
+async fn starttls_and_ldaps_with_a_ca_the_test_makes() {
+    let slapd = Slapd::start(Some(&pki()));
+    let ldaps = format!("ldaps://127.0.0.1:{}", slapd.tls_port.unwrap());
+    assert_eq!(tls_login(slapd.url(), slapd.ca_file(), true).await, 200, "StartTLS");
+    assert_eq!(tls_login(ldaps.clone(), slapd.ca_file(), true).await, 200, "ldaps://");
+
+    // Another CA: the certificate is not trusted, so the directory is unavailable.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("ca.pem");
+    std::fs::write(&other_ca, pki().ca_pem).unwrap();
+    assert_eq!(tls_login(slapd.url(), other_ca.clone(), true).await, 503, "StartTLS, untrusted certificate");
+    assert_eq!(tls_login(ldaps, other_ca, true).await, 503, "ldaps://, untrusted certificate");
+}
+
+#[tokio::test]
+async fn a_directory_user_pushes_into_the_collection_their_group_owns() {
+    let slapd = Slapd::start(None);
+    let url = slapd.url();
+    let s = TestServer::start_with(move |c| {
+        use_ldap(c, &url);
+        c.auth.user_collections = false;
+    })
+    .await;
+    // alice's first login brings the team devs; the admin makes it owner of a private
+    // collection.
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    api_expect(&s, Method::POST, "/api/v1/collections", ADMIN, Some(&json!({"name": "devs", "private": true})), 201)
+        .await;
+    api_expect(
+        &s,
+        Method::PUT,
+        "/api/v1/collections/devs/members/teams/devs",
+        ADMIN,
+        Some(&json!({"role": "owner"})),
+        200,
+    )
+    .await;
+
+    let scope = "repository:devs/app:pull,push";
+    let token = s.token(Some(("alice", "alice-pw")), &[scope]).await;
+    assert_eq!(granted_sorted(&token, "devs/app"), ["pull", "push"]);
+    let config = b"{\"architecture\":\"amd64\",\"os\":\"linux\"}".to_vec();
+    let layer = test_bytes(4096, 7);
+    s.push_blob(&token, "devs/app", &config).await;
+    let layer_digest = s.push_blob(&token, "devs/app", &layer).await;
+    let manifest = oci_manifest(&config, &[&layer]);
+    let digest = s.push_manifest(&token, "devs/app", "1.0", OCI_MANIFEST, &manifest).await;
+    let got = s.get("/v2/devs/app/manifests/1.0", Some(&token)).await;
+    let got = expect_status(got, 200, "GET pushed manifest").await;
+    assert_eq!(header(&got, "docker-content-digest").as_deref(), Some(digest.as_str()));
+    assert_eq!(s.blob_on_disk(&layer_digest).as_deref(), Some(layer.as_slice()));
+
+    // erin is in no group: no push, and the private collection does not show.
+    assert_eq!(token_status(&s, "erin", "erin-pw").await, 200);
+    let erin = s.token(Some(("erin", "erin-pw")), &[scope]).await;
+    assert_eq!(granted_sorted(&erin, "devs/app"), Vec::<String>::new());
+    let resp = s.put_manifest(&erin, "devs/app", "2.0", Some(OCI_MANIFEST), &manifest).await;
+    assert_eq!(resp.status().as_u16(), 403);
+
+    // Removed from the group in the directory: the next token grants nothing.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        group_dn("devs"),
+        person_dn("alice")
+    ));
+    let token = s.token(Some(("alice", "alice-pw")), &[scope]).await;
+    assert_eq!(granted_sorted(&token, "devs/app"), Vec::<String>::new());
+
+    // bob (still in devs) pushes with a real client: skopeo, Basic credentials on /token.
+    skopeo_push(&s, "bob", "bob-pw", "devs/tool:1").await;
+    let token = s.token(Some(("bob", "bob-pw")), &["repository:devs/tool:pull"]).await;
+    expect_status(s.get("/v2/devs/tool/manifests/1", Some(&token)).await, 200, "manifest pushed by skopeo").await;
+}
+
+/// Writes a one-layer OCI image layout under `dir` and copies it to the server with
+/// skopeo, logged in as `user`.
+async fn skopeo_push(s: &TestServer, user: &str, password: &str, reference: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let write_blob = |bytes: &[u8]| -> String {
+        let d = sha256_digest(bytes);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+        d
+    };
+    let config = b"{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+    let layer = test_bytes(2048, 11);
+    write_blob(config);
+    write_blob(&layer);
+    let manifest = oci_manifest(config, &[&layer]);
+    let md = write_blob(&manifest);
+    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": OCI_MANIFEST, "digest": md, "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    let out = tokio::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false", "--dest-creds", &format!("{user}:{password}")])
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("docker://{}/{reference}", s.addr()))
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("skopeo (apt-get install skopeo)");
+    assert!(out.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&out.stderr));
+}
