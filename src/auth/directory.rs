@@ -123,7 +123,7 @@ impl Directory {
         let Some(ldap) = self.ldap.as_ref().filter(|_| link.source == SOURCE) else {
             return Err(CredentialError::Invalid);
         };
-        match ldap.lookup(&link.external_id).await.map_err(unavailable)? {
+        match ldap.lookup(&link.external_id, &user.username).await.map_err(unavailable)? {
             Some(entry) => self.sync(db, &entry).await,
             None => {
                 tracing::info!(user = user.username, dn = link.external_id, "directory entry is gone; token refused");

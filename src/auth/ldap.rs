@@ -184,11 +184,13 @@ impl Ldap {
         Ok(Some(entry))
     }
 
-    /// The entry at `dn` with its groups, or `None` once it is gone (for re-checking a
-    /// directory user who signs in with an API or refresh token).
-    pub async fn lookup(&self, dn: &str) -> Result<Option<Entry>, Unavailable> {
+    /// The entry at `dn` with its groups, or `None` once it is gone or no longer matches
+    /// `user_filter` for `username` (a disabled account, say): for re-checking a directory
+    /// user who signs in with an API or refresh token.
+    pub async fn lookup(&self, dn: &str, username: &str) -> Result<Option<Entry>, Unavailable> {
         let mut ldap = self.connect().await?;
-        let found = match self.find(&mut ldap, dn, Scope::Base, "(objectClass=*)").await {
+        let filter = fill(&self.cfg.user_filter, &[("username", username)]);
+        let found = match self.find(&mut ldap, dn, Scope::Base, &filter).await {
             Err(e) if rc(&e) == Some(NO_SUCH_OBJECT) => None,
             other => other?,
         };

@@ -92,6 +92,11 @@ impl Manager<'_> {
         self.only_superuser(actor)?;
         let u = self.user(username).await?;
         if let Some(pw) = &patch.password {
+            if crate::auth::directory::is_directory_user(&u) {
+                return Err(ManageError::Conflict(format!(
+                    "{username} signs in through the directory; their password is set there"
+                )));
+            }
             if pw.is_empty() {
                 return Err(ManageError::BadRequest("password must not be empty".into()));
             }

@@ -359,6 +359,11 @@ async fn directory_managed_teams_refuse_hand_edits() {
         assert!(body["message"].as_str().unwrap().contains("directory"), "{method} {path}: {body}");
     }
     assert_eq!(team_members(&s, "devs").await, ["alice"]);
+    // Nor does a directory user get a local password by hand.
+    let body =
+        api_expect(&s, Method::PATCH, "/api/v1/users/alice", ADMIN, Some(&json!({"password": "local-pw"})), 409).await;
+    assert!(body["message"].as_str().unwrap().contains("directory"), "{body}");
+    assert_eq!(token_status(&s, "alice", "local-pw").await, 401);
     // The same edits through the CLI hit the same rule.
     let out = berth_cli(&s, &["team", "remove-member", "devs", "alice"]).await;
     assert!(!out.status.success(), "CLI edit of a managed team must fail");
