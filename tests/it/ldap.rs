@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::*;
+use crate::common::{services::Postgres, *};
 use berth::config::Config;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 use reqwest::Method;
@@ -342,6 +342,40 @@ async fn groups_become_teams_and_membership_follows_the_directory() {
     let me = api_expect(&s, Method::GET, "/api/v1/me", Cred::Basic("bob", "bob-pw"), None, 200).await;
     assert_eq!(me["role"], "user");
     assert_eq!(team_members(&s, "admins").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn directory_users_and_teams_on_postgresql() {
+    let slapd = Slapd::start(None);
+    let pg = Postgres::start();
+    let db = pg.database("ldap").await;
+    let url = slapd.url();
+    let s = TestServer::start_with(move |c| {
+        use_ldap(c, &url);
+        c.database.url = Some(db.clone());
+    })
+    .await;
+    assert_eq!(token_status(&s, "bob", "bob-pw").await, 200);
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    assert_eq!(team_members(&s, "devs").await, ["alice", "bob"]);
+    assert_eq!(team_members(&s, "ops").await, ["bob"]);
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        group_dn("devs"),
+        person_dn("bob")
+    ));
+    assert_eq!(token_status(&s, "bob", "bob-pw").await, 200);
+    assert_eq!(team_members(&s, "devs").await, ["alice"]);
+    assert_eq!(team_members(&s, "ops").await, ["bob"]);
+    api_expect(&s, Method::PUT, "/api/v1/teams/devs/members/bob", ADMIN, None, 409).await;
+    let created =
+        api_expect(&s, Method::POST, "/api/v1/tokens", Cred::Basic("bob", "bob-pw"), Some(&json!({"name": "t"})), 201)
+            .await;
+    let pat = created["token"].as_str().unwrap().to_owned();
+    api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 200).await;
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", person_dn("bob")));
+    api_error(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 401).await;
+    assert_eq!(token_status(&s, "bob", "bob-pw").await, 401);
 }
 
 #[tokio::test]
