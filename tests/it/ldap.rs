@@ -519,6 +519,47 @@ async fn a_directory_that_is_down_answers_503_and_local_accounts_still_work() {
 }
 
 #[tokio::test]
+async fn directory_logins_are_remembered_and_throttled_like_local_ones() {
+    let mut slapd = Slapd::start(None);
+    let url = slapd.url();
+    let s = TestServer::start_with(move |c| {
+        use_ldap(c, &url);
+        c.auth.ldap.cache_secs = Some(300);
+    })
+    .await;
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    // Remembered: the same password needs no directory while the check is fresh; any other
+    // password does (and gets 503, not a guess).
+    slapd.stop();
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    assert_eq!(token_status(&s, "alice", "other-pw").await, 503);
+    slapd.resume();
+
+    // Wrong directory passwords count towards the throttle: bad passwords until a block of
+    // at least 3 s, inside which even the right password waits.
+    let mut blocked = false;
+    for _ in 0..40 {
+        let resp = s.token_response(Some(("bob", "wrong")), &[]).await;
+        match resp.status().as_u16() {
+            401 => {}
+            429 => {
+                let retry: u64 = header(&resp, "retry-after").expect("Retry-After").parse().unwrap();
+                if retry >= 3 {
+                    blocked = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            other => panic!("bad directory password: {other}"),
+        }
+    }
+    assert!(blocked, "40 bad directory passwords and never a block of 3 s");
+    let resp = s.token_response(Some(("bob", "bob-pw")), &[]).await;
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(header(&resp, "retry-after").is_some());
+}
+
+#[tokio::test]
 async fn without_local_logins_only_the_directory_and_the_cli_let_people_in() {
     let slapd = Slapd::start(None);
     let url = slapd.url();
@@ -620,10 +661,28 @@ async fn a_directory_user_pushes_into_the_collection_their_group_owns() {
     let token = s.token(Some(("alice", "alice-pw")), &[scope]).await;
     assert_eq!(granted_sorted(&token, "devs/app"), Vec::<String>::new());
 
-    // bob (still in devs) pushes with a real client: skopeo, Basic credentials on /token.
+    // bob (still in devs) logs in with podman and pushes with a real client: skopeo, Basic
+    // credentials on /token.
+    podman_login(&s, "bob", "bob-pw", true).await;
+    podman_login(&s, "bob", "wrong", false).await;
     skopeo_push(&s, "bob", "bob-pw", "devs/tool:1").await;
     let token = s.token(Some(("bob", "bob-pw")), &["repository:devs/tool:pull"]).await;
     expect_status(s.get("/v2/devs/tool/manifests/1", Some(&token)).await, 200, "manifest pushed by skopeo").await;
+}
+
+/// `podman login` with a throwaway auth file; asserts it succeeds or fails.
+async fn podman_login(s: &TestServer, user: &str, password: &str, ok: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new("podman")
+        .args(["login", "--tls-verify=false", "--authfile"])
+        .arg(dir.path().join("auth.json"))
+        .args(["-u", user, "-p", password])
+        .arg(s.addr().to_string())
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("podman (apt-get install podman)");
+    assert_eq!(out.status.success(), ok, "podman login {user}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Writes a one-layer OCI image layout under `dir` and copies it to the server with
