@@ -586,6 +586,11 @@ impl LdapConfig {
         if self.timeout_secs == 0 {
             return bad("auth.ldap.timeout_secs must be positive".into());
         }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            return bad(format!("auth.ldap.ca_file: {} is not a readable file", ca.display()));
+        }
         Ok(())
     }
 }

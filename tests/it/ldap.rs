@@ -398,6 +398,11 @@ async fn directory_managed_teams_refuse_hand_edits() {
         api_expect(&s, Method::PATCH, "/api/v1/users/alice", ADMIN, Some(&json!({"password": "local-pw"})), 409).await;
     assert!(body["message"].as_str().unwrap().contains("directory"), "{body}");
     assert_eq!(token_status(&s, "alice", "local-pw").await, 401);
+    // An account the superuser deactivated stays out, whatever the directory says.
+    api_expect(&s, Method::PATCH, "/api/v1/users/alice", ADMIN, Some(&json!({"active": false})), 200).await;
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 401);
+    api_expect(&s, Method::PATCH, "/api/v1/users/alice", ADMIN, Some(&json!({"active": true})), 200).await;
+    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
     // The same edits through the CLI hit the same rule.
     let out = berth_cli(&s, &["team", "remove-member", "devs", "alice"]).await;
     assert!(!out.status.success(), "CLI edit of a managed team must fail");
@@ -505,6 +510,8 @@ async fn a_directory_that_is_down_answers_503_and_local_accounts_still_work() {
     let body = api_expect(&s, Method::GET, "/api/v1/me", Cred::Basic("alice", "alice-pw"), None, 503).await;
     assert_eq!(body["error"], "unavailable");
     api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 503).await;
+    // An unknown name might be the directory's: 503 as well, not a 401 that guesses.
+    assert_eq!(token_status(&s, "nobody", "nobody-pw").await, 503);
     // Not a silent fallback, and no failed-login count: the local superuser still gets in.
     assert_eq!(token_status(&s, ADMIN_USER, ADMIN_PASSWORD).await, 200);
     api_expect(&s, Method::GET, "/api/v1/me", ADMIN, None, 200).await;
