@@ -23,6 +23,8 @@ use crate::config::LdapConfig;
 /// insufficientAccessRights (a disabled account on some servers), unwillingToPerform
 /// (a locked account).
 const REFUSED: &[u32] = &[49, 48, 50, 53];
+/// Longest login name sent to the directory, in bytes.
+const MAX_USERNAME: usize = 256;
 /// noSuchObject: an entry looked up by DN is gone.
 const NO_SUCH_OBJECT: u32 = 32;
 
@@ -159,7 +161,8 @@ impl Ldap {
     /// unknown user, an ambiguous filter or a wrong password. An empty password is refused
     /// before any bind (an unauthenticated bind would "succeed").
     pub async fn login(&self, username: &str, password: &str) -> Result<Option<Entry>, Unavailable> {
-        if password.is_empty() || username.is_empty() {
+        // No user name is this long; a filter built from one is only load on the directory.
+        if password.is_empty() || username.is_empty() || username.len() > MAX_USERNAME {
             return Ok(None);
         }
         let mut ldap = self.connect().await?;
