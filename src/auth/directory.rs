@@ -11,6 +11,15 @@
 //! directory user re-check the entry (by DN) once the stamp is older, so they stop working
 //! as soon.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use super::{
@@ -24,7 +33,7 @@ use crate::{
     config::AuthConfig,
     db::{
         self, Db,
-        directory::{Account, GroupTeam, NO_LOCAL_PASSWORD},
+        directory::{Account, GroupTeam, NO_LOCAL_PASSWORD, Synced},
         users::UserRow,
     },
     names::CollectionName,
@@ -33,10 +42,39 @@ use crate::{
 /// The `source` of LDAP users and teams in the database.
 const SOURCE: &str = "ldap";
 
+/// The credential cache's key of a login (an HMAC of name and password).
+type Key = [u8; 32];
+/// A directory check several logins wait for (the error as text, to be shareable).
+type Check = Shared<BoxFuture<'static, Result<Option<Entry>, String>>>;
+
+/// Directory checks in progress: concurrent logins with the same name and password (a
+/// client pushing layers in parallel) share one bind, as they share one argon2 run for
+/// local accounts.
+#[derive(Default)]
+struct Flights(Mutex<HashMap<Key, Check>>);
+
+/// Removes its flight however the waiting login ends (also when its request is dropped).
+struct FlightGuard<'a> {
+    flights: &'a Flights,
+    key: Key,
+    check: Check,
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.flights.0.lock()
+            && map.get(&self.key).is_some_and(|c| c.ptr_eq(&self.check))
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
 /// How berth signs people in: the directory if one is configured, and whether local
 /// passwords count.
 pub struct Directory {
-    ldap: Option<Ldap>,
+    ldap: Option<Arc<Ldap>>,
+    flights: Flights,
     local_logins: bool,
     /// Seconds a directory check stays good: for a remembered password, and for API and
     /// refresh tokens (`auth.ldap.cache_secs`, else `auth.credential_cache_secs`).
@@ -64,7 +102,8 @@ impl Directory {
             globs.add(Glob::new(g)?);
         }
         Ok(Directory {
-            ldap: Ldap::new(&auth.ldap)?,
+            ldap: Ldap::new(&auth.ldap)?.map(Arc::new),
+            flights: Flights::default(),
             local_logins: auth.local_logins,
             recheck_secs: i64::try_from(auth.ldap.cache_secs.unwrap_or(auth.credential_cache_secs)).unwrap_or(i64::MAX),
             team_groups: globs.build()?,
@@ -77,6 +116,7 @@ impl Directory {
     pub fn local() -> Directory {
         Directory {
             ldap: None,
+            flights: Flights::default(),
             local_logins: true,
             recheck_secs: 0,
             team_groups: GlobSet::empty(),
@@ -96,10 +136,32 @@ impl Directory {
     /// Checks a password against the directory and syncs the local user and teams.
     pub async fn login(&self, db: &Db, username: &str, password: &str) -> Result<Authenticated, CredentialError> {
         let Some(ldap) = &self.ldap else { return Err(CredentialError::Invalid) };
-        let entry = ldap.login(username, password).await.map_err(unavailable)?.ok_or(CredentialError::Invalid)?;
+        let key = CACHE.key(username, password);
+        let entry = self.check_once(ldap, key, username, password).await?.ok_or(CredentialError::Invalid)?;
         let user = self.sync(db, &entry).await?;
-        CACHE.insert(CACHE.key(username, password), user.id, &user.password_hash);
+        CACHE.insert(key, user.id, &user.password_hash);
         authenticated(user)
+    }
+
+    /// `ldap.login`, shared by the concurrent logins with the same key.
+    async fn check_once(
+        &self,
+        ldap: &Arc<Ldap>,
+        key: Key,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Entry>, CredentialError> {
+        let check = {
+            let Ok(mut map) = self.flights.0.lock() else { return Err(CredentialError::Unavailable) };
+            map.entry(key)
+                .or_insert_with(|| {
+                    let (ldap, username, password) = (Arc::clone(ldap), username.to_owned(), password.to_owned());
+                    async move { ldap.login(&username, &password).await.map_err(|e| e.0) }.boxed().shared()
+                })
+                .clone()
+        };
+        let _guard = FlightGuard { flights: &self.flights, key, check: check.clone() };
+        check.await.map_err(|e| unavailable(Unavailable(e)))
     }
 
     /// Whether the directory vouched for this user within the cache lifetime (so a
@@ -147,12 +209,13 @@ impl Directory {
             display_name: entry.display_name.as_deref(),
             role: self.role(&entry.groups),
         };
-        let Some(user) = db::directory::upsert_user(db, &account).await? else {
-            tracing::warn!(username, "a local account holds this directory user's name; directory login refused");
-            return Err(CredentialError::Invalid);
+        let (user, skipped) = match db::directory::sync(db, &account, &self.teams(&entry.groups)).await? {
+            Synced::User(user, skipped) => (user, skipped),
+            Synced::LocalAccount => {
+                tracing::warn!(username, "a local account holds this directory user's name; directory login refused");
+                return Err(CredentialError::Invalid);
+            }
         };
-        let teams = self.teams(&entry.groups);
-        let skipped = db::directory::set_teams(db, SOURCE, user.id, &teams).await?;
         if !skipped.is_empty() {
             tracing::warn!(teams = skipped.join(", "), "directory groups whose team name a hand-made team holds");
         }

@@ -164,12 +164,15 @@ impl Slapd {
         if let Some(tp) = self.tls_port {
             urls.push_str(&format!(" ldaps://127.0.0.1:{tp}/"));
         }
+        // `-d 256`: the stats log (one line per operation) on standard error, for `binds`.
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("slapd.log")).unwrap();
         let child = Command::new("slapd")
             .args(["-h", &urls, "-F"])
             .arg(self.dir.path().join("slapd.d"))
-            .args(["-d", "0"])
+            .args(["-d", "256"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start slapd");
         self.child = Some(child);
@@ -190,6 +193,13 @@ impl Slapd {
 
     fn resume(&mut self) {
         self.run();
+    }
+
+    /// Simple binds as `dn` the directory has answered so far.
+    fn binds(&self, dn: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default();
+        let needle = format!("BIND dn=\"{dn}\" method=128");
+        log.lines().filter(|l| l.contains(&needle)).count()
     }
 
     fn url(&self) -> String {
@@ -355,8 +365,15 @@ async fn directory_users_and_teams_on_postgresql() {
         c.database.url = Some(db.clone());
     })
     .await;
-    assert_eq!(token_status(&s, "bob", "bob-pw").await, 200);
-    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    // First logins of two members of one group at once: one creates the team, the other
+    // waits for it and joins it.
+    let logins: Vec<_> = (0..8)
+        .map(|i| if i % 2 == 0 { ("alice", "alice-pw") } else { ("bob", "bob-pw") })
+        .map(|creds| s.token_response(Some(creds), &[]))
+        .collect();
+    for resp in futures_util::future::join_all(logins).await {
+        assert_eq!(resp.status().as_u16(), 200);
+    }
     assert_eq!(team_members(&s, "devs").await, ["alice", "bob"]);
     assert_eq!(team_members(&s, "ops").await, ["bob"]);
     slapd.modify(&format!(
@@ -564,6 +581,36 @@ async fn directory_logins_are_remembered_and_throttled_like_local_ones() {
     let resp = s.token_response(Some(("bob", "bob-pw")), &[]).await;
     assert_eq!(resp.status().as_u16(), 429);
     assert!(header(&resp, "retry-after").is_some());
+}
+
+#[tokio::test]
+async fn concurrent_logins_share_one_directory_bind() {
+    let slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+    let before = slapd.binds(&person_dn("alice"));
+    let logins: Vec<_> = (0..16).map(|_| s.token_response(Some(("alice", "alice-pw")), &[])).collect();
+    for resp in futures_util::future::join_all(logins).await {
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    // slapd writes its log as it answers; give the last line a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let binds = slapd.binds(&person_dn("alice")) - before;
+    eprintln!("16 concurrent logins: {binds} binds as alice");
+    assert!((1..16).contains(&binds), "16 concurrent logins made {binds} binds as alice");
+
+    // First logins of different members of one group at once (SQLite): all in, one team.
+    let logins: Vec<_> = ["bob", "carol", "dave", "erin"]
+        .iter()
+        .flat_map(|u| [*u; 3])
+        .map(|u| {
+            let pw = format!("{u}-pw");
+            let s = &s;
+            async move { s.token_response(Some((u, pw.as_str())), &[]).await.status().as_u16() }
+        })
+        .collect();
+    assert!(futures_util::future::join_all(logins).await.iter().all(|st| *st == 200));
+    assert_eq!(team_members(&s, "devs").await, ["alice", "bob"]);
+    assert_eq!(usernames(&s).await, ["admin", "alice", "bob", "carol", "dave", "erin"]);
 }
 
 #[tokio::test]
