@@ -14,6 +14,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use futures_util::{
@@ -156,7 +157,14 @@ impl Directory {
             map.entry(key)
                 .or_insert_with(|| {
                     let (ldap, username, password) = (Arc::clone(ldap), username.to_owned(), password.to_owned());
-                    async move { ldap.login(&username, &password).await.map_err(|e| e.0) }.boxed().shared()
+                    async move {
+                        let started = Instant::now();
+                        let found = ldap.login(&username, &password).await.map_err(|e| e.0);
+                        record("login", &found, started);
+                        found
+                    }
+                    .boxed()
+                    .shared()
                 })
                 .clone()
         };
@@ -185,7 +193,10 @@ impl Directory {
         let Some(ldap) = self.ldap.as_ref().filter(|_| link.source == SOURCE) else {
             return Err(CredentialError::Invalid);
         };
-        match ldap.lookup(&link.external_id, &user.username).await.map_err(unavailable)? {
+        let started = Instant::now();
+        let found = ldap.lookup(&link.external_id, &user.username).await.map_err(|e| e.0);
+        record("recheck", &found, started);
+        match found.map_err(|e| unavailable(Unavailable(e)))? {
             Some(entry) => self.sync(db, &entry).await,
             None => {
                 tracing::info!(user = user.username, dn = link.external_id, "directory entry is gone; token refused");
@@ -260,6 +271,16 @@ impl Directory {
 /// Whether the user signs in through a directory (and has no local password).
 pub fn is_directory_user(user: &UserRow) -> bool {
     user.password_hash.starts_with(NO_LOCAL_PASSWORD)
+}
+
+/// Counts a directory check and its duration (`berth_directory_checks_total`).
+fn record(kind: &'static str, found: &Result<Option<Entry>, String>, started: Instant) {
+    let result = match found {
+        Ok(Some(_)) => "ok",
+        Ok(None) => "refused",
+        Err(_) => "unavailable",
+    };
+    crate::ops::metrics::directory_check(kind, result, started.elapsed().as_secs_f64());
 }
 
 fn unavailable(e: Unavailable) -> CredentialError {

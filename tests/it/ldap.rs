@@ -529,6 +529,17 @@ async fn a_directory_that_is_down_answers_503_and_local_accounts_still_work() {
     api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 503).await;
     // An unknown name might be the directory's: 503 as well, not a 401 that guesses.
     assert_eq!(token_status(&s, "nobody", "nobody-pw").await, 503);
+    // Operators see it (the recorder is the process's, so other tests' checks add up too).
+    let metrics = s.get("/metrics", None).await.text().await.unwrap();
+    let unavailable = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("berth_directory_checks_total{")
+                && l.contains("result=\"unavailable\"")
+                && l.contains("kind=\"login\"")
+        })
+        .unwrap_or_else(|| panic!("no unavailable directory checks in /metrics:\n{metrics}"));
+    assert!(unavailable.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 2.0, "{unavailable}");
     // Not a silent fallback, and no failed-login count: the local superuser still gets in.
     assert_eq!(token_status(&s, ADMIN_USER, ADMIN_PASSWORD).await, 200);
     api_expect(&s, Method::GET, "/api/v1/me", ADMIN, None, 200).await;
