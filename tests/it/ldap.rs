@@ -36,8 +36,11 @@ fn group_dn(cn: &str) -> String {
     format!("cn={cn},ou=groups,{BASE}")
 }
 
-/// The seeded tree: alice and bob in `devs`, bob also in `ops`, dave in `admins`, carol
-/// and erin in no group, and `admin` (a directory entry shadowed by the local superuser).
+/// The seeded tree: alice and bob in `devs`, bob also in `ops`, dave in `admins`, carol,
+/// erin, frank and grace in no group, and `admin` (a directory entry shadowed by the local
+/// superuser). The credential cache is the process's, one entry per name and password, so
+/// the tests that rely on a remembered login use users no other test signs in as (frank,
+/// grace).
 fn tree() -> String {
     let mut t = format!(
         "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
@@ -45,7 +48,7 @@ fn tree() -> String {
          dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n\
          dn: {READER_DN}\nobjectClass: person\ncn: reader\nsn: reader\nuserPassword: {READER_PW}\n\n"
     );
-    for uid in ["alice", "bob", "carol", "dave", "erin", "admin"] {
+    for uid in ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "admin"] {
         t.push_str(&person(uid));
     }
     t.push_str(&group("devs", &["alice", "bob"]));
@@ -481,27 +484,27 @@ async fn a_remembered_directory_login_lasts_the_cache_lifetime_only() {
     let url = slapd.url();
     let s = TestServer::start_with(move |c| {
         use_ldap(c, &url);
-        c.auth.ldap.cache_secs = Some(2);
+        c.auth.ldap.cache_secs = Some(4);
     })
     .await;
-    assert_eq!(token_status(&s, "erin", "erin-pw").await, 200);
+    assert_eq!(token_status(&s, "frank", "frank-pw").await, 200);
     let created = api_expect(
         &s,
         Method::POST,
         "/api/v1/tokens",
-        Cred::Basic("erin", "erin-pw"),
+        Cred::Basic("frank", "frank-pw"),
         Some(&json!({"name": "t"})),
         201,
     )
     .await;
     let pat = created["token"].as_str().unwrap().to_owned();
-    slapd.modify(&format!("dn: {}\nchangetype: delete\n", person_dn("erin")));
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", person_dn("frank")));
     // Within the lifetime the remembered password and the token still count …
-    assert_eq!(token_status(&s, "erin", "erin-pw").await, 200);
+    assert_eq!(token_status(&s, "frank", "frank-pw").await, 200);
     api_expect(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 200).await;
     // … and not after it.
-    tokio::time::sleep(Duration::from_millis(2600)).await;
-    assert_eq!(token_status(&s, "erin", "erin-pw").await, 401);
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    assert_eq!(token_status(&s, "frank", "frank-pw").await, 401);
     api_error(&s, Method::GET, "/api/v1/me", Cred::Bearer(&pat), None, 401).await;
 }
 
@@ -562,12 +565,12 @@ async fn directory_logins_are_remembered_and_throttled_like_local_ones() {
         c.auth.ldap.cache_secs = Some(300);
     })
     .await;
-    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
+    assert_eq!(token_status(&s, "grace", "grace-pw").await, 200);
     // Remembered: the same password needs no directory while the check is fresh; any other
     // password does (and gets 503, not a guess).
     slapd.stop();
-    assert_eq!(token_status(&s, "alice", "alice-pw").await, 200);
-    assert_eq!(token_status(&s, "alice", "other-pw").await, 503);
+    assert_eq!(token_status(&s, "grace", "grace-pw").await, 200);
+    assert_eq!(token_status(&s, "grace", "other-pw").await, 503);
     slapd.resume();
 
     // Wrong directory passwords count towards the throttle: bad passwords until a block of
