@@ -292,6 +292,14 @@ async fn directory_login_creates_the_user_and_refuses_bad_credentials() {
     let body = s.token_json(Some(("Alice", "alice-pw")), &[]).await;
     assert_eq!(decode_jwt(body["token"].as_str().unwrap()).1["sub"], "alice");
 
+    // An empty password never reaches the directory as a bind (slapd answers an
+    // unauthenticated bind, a DN without password, with success).
+    let before = slapd.binds(&person_dn("alice"));
+    assert_eq!(token_status(&s, "alice", "").await, 401);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(slapd.binds(&person_dn("alice")), before, "a bind as alice for an empty password");
+    assert!(before > 0, "the stats log shows binds");
+
     for (user, password, what) in [
         ("alice", "wrong", "wrong password"),
         ("alice", "", "empty password (an unauthenticated bind would succeed)"),
