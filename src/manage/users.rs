@@ -92,6 +92,11 @@ impl Manager<'_> {
         self.only_superuser(actor)?;
         let u = self.user(username).await?;
         if let Some(pw) = &patch.password {
+            if crate::auth::directory::is_directory_user(&u) {
+                return Err(ManageError::Conflict(format!(
+                    "{username} signs in through the directory; their password is set there"
+                )));
+            }
             if pw.is_empty() {
                 return Err(ManageError::BadRequest("password must not be empty".into()));
             }
@@ -105,7 +110,7 @@ impl Manager<'_> {
         }
         // A changed or deactivated account is refused at once anyway (a cached login must
         // match the stored hash and an active user); this just frees the entries.
-        login_cache::CACHE.forget_user(u.id);
+        login_cache::CACHE.forget_user(u.id, &u.password_hash);
         let u = self.user(username).await?;
         Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
@@ -121,7 +126,7 @@ impl Manager<'_> {
             return Err(ManageError::Conflict(format!("{username} is the last owner of {}", sole.join(", "))));
         }
         db::users::delete(self.db, u.id).await?;
-        login_cache::CACHE.forget_user(u.id);
+        login_cache::CACHE.forget_user(u.id, &u.password_hash);
         Ok(())
     }
 
