@@ -52,6 +52,9 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
+            // A burst opens up to 16 connections (each SQLite one with its own page cache
+            // and worker thread); close those idle for a minute so the memory goes back.
+            .idle_timeout(Duration::from_secs(60))
             // sqlx pings a connection before lending it out: one more round trip to the
             // connection's worker thread per query (16 % of a manifest GET's time on
             // SQLite). An embedded SQLite connection does not go stale; a PostgreSQL one
