@@ -17,3 +17,4 @@ pub mod ops;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod ui;

@@ -1,0 +1,1 @@
+// berth web interface: progressive enhancement only; every flow works without it.
