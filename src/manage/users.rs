@@ -113,6 +113,18 @@ impl Manager<'_> {
         Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
 
+    /// Changes the actor's own password; the caller has checked the current one. Like any
+    /// password change it ends the user's refresh tokens.
+    pub async fn set_own_password(&self, actor: &Actor, new_password: &str) -> Result<()> {
+        let Some(id) = actor.user_id.filter(|_| !actor.read_only) else { return Err(ManageError::Forbidden) };
+        if new_password.is_empty() {
+            return Err(ManageError::BadRequest("password must not be empty".into()));
+        }
+        db::users::set_password(self.db, id, &password::hash(new_password.to_owned()).await?).await?;
+        login_cache::CACHE.forget_user(id);
+        Ok(())
+    }
+
     pub async fn delete_user(&self, actor: &Actor, username: &str) -> Result<()> {
         self.only_superuser(actor)?;
         let u = self.user(username).await?;
