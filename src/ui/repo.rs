@@ -145,7 +145,7 @@ async fn tags_page(v: Viewer, name: &str, q: ListQuery) -> UiResult {
                                 td { a href=(format!("{base}/-/manifests/{}", r.digest)) { code.digest title=(r.digest) { (r.digest) } } }
                                 td { (fmt::size_html(r.size)) }
                                 td { (fmt::time_html(r.updated_at)) }
-                                td.platforms { (r.platforms.join(", ")) }
+                                td.platforms { @if r.platforms.is_empty() { "—" } @else { (r.platforms.join(", ")) } }
                                 @if deletes {
                                     td {
                                         form.delete-tag method="post" action=(format!("{base}/-/tags/{}/delete", r.name)) {
