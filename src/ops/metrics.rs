@@ -269,6 +269,9 @@ mod tests {
             ("/healthz", "health"),
             ("/metrics", "metrics"),
             ("/favicon.ico", "other"),
+            ("/ui/r/a/b/-/manifests/x", "ui"),
+            ("/", "ui"),
+            ("/uix", "other"),
         ] {
             assert_eq!(family(path), want, "{path}");
         }
