@@ -601,3 +601,23 @@ async fn search_and_pages() {
     let (status, _) = b.get("/ui/?page=nonsense").await;
     assert_eq!(status, 200);
 }
+
+/// The session table's SQL on PostgreSQL: sign in, a page, a form post, deactivation, sign out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_on_postgresql() {
+    let pg = services::Postgres::start();
+    let url = pg.database("ui_sessions").await;
+    let s = TestServer::start_with(move |c| c.database.url = Some(url.clone())).await;
+    user(&s, "paula", "user").await;
+    let b = Browser::login(&s, "paula", "paula-pw").await;
+    assert_eq!(b.post("/ui/collections", &[("name", "pgcoll")]).await.status(), 303);
+    let (status, page) = b.get("/ui/c/pgcoll").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"visibility-form\""));
+    let other = Browser::login(&s, "paula", "paula-pw").await;
+    assert_eq!(other.post("/ui/logout", &[]).await.status(), 303);
+    assert_eq!(other.get_response("/ui/account").await.status(), 303);
+    assert_eq!(b.get("/ui/account").await.0, 200, "the other session lives on");
+    api_expect(&s, Method::PATCH, "/api/v1/users/paula", ADMIN, Some(&json!({"active": false})), 200).await;
+    assert_eq!(b.get_response("/ui/account").await.status(), 303);
+}
