@@ -600,6 +600,15 @@ async fn search_and_pages() {
     assert!(found.contains("value=\"ZET\""));
     let (status, _) = b.get("/ui/?page=nonsense").await;
     assert_eq!(status, 200);
+    // The query is shown back as text, and kept in the pager's links, encoded.
+    let (status, echoed) = b.get("/ui/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22").await;
+    assert_eq!(status, 200);
+    assert!(
+        !echoed.contains("<script>alert") && echoed.contains("value=\"&lt;script&gt;alert(1)&lt;/script&gt;&quot;\""),
+        "{echoed}"
+    );
+    let (_, paged) = b.get("/ui/?q=c&page=1").await;
+    assert!(paged.contains("href=\"/ui/?q=c&amp;page=2\""), "{paged}");
 }
 
 /// The session table's SQL on PostgreSQL: sign in, a page, a form post, deactivation, sign out.
