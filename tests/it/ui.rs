@@ -525,6 +525,15 @@ async fn owners_manage_members_and_the_contributor_can_then_push_with_a_ui_token
         api_expect(&s, Method::GET, "/api/v1/collections/proj", ADMIN, None, 200).await["contributors"],
         json!([])
     );
+
+    // Repository and collection deletes: owners only, then gone for the API too.
+    assert_eq!(carl.post("/ui/r/proj/app/-/delete", &[]).await.status(), 404, "carl no longer sees proj");
+    let r = olive.post("/ui/r/proj/app/-/delete", &[]).await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/ui/c/proj".to_owned()));
+    api_expect(&s, Method::GET, "/api/v1/repositories/proj/app", ADMIN, None, 404).await;
+    let r = olive.post("/ui/c/proj/delete", &[]).await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/ui/".to_owned()));
+    api_expect(&s, Method::GET, "/api/v1/collections/proj", ADMIN, None, 404).await;
 }
 
 #[tokio::test]

@@ -83,6 +83,7 @@ async fn each_page_shows_exactly_what_the_api_shows() {
                 assert_eq!((status, &body), (404, &absent_body), "{who} missing repo in {c}");
                 let (_, coll) = b.get(&format!("/ui/c/{c}")).await;
                 assert_eq!(coll.contains("id=\"visibility-form\""), manages, "{who} visibility form in {c}");
+                assert_eq!(coll.contains("id=\"delete-collection-form\""), manages, "{who} delete form in {c}");
                 let (_, members) = b.get(&format!("/ui/c/{c}/members")).await;
                 assert_eq!(members.contains("id=\"add-member-form\""), manages, "{who} member form in {c}");
                 assert_eq!(members.contains("class=\"remove-member\""), manages, "{who} remove forms in {c}");
@@ -92,6 +93,7 @@ async fn each_page_shows_exactly_what_the_api_shows() {
                 let (_, tags) = b.get(&format!("/ui/r/{c}/app")).await;
                 assert!(tags.contains(&format!("<code class=\"digest\" title=\"{d}\">{d}</code>")), "{who} {c}");
                 assert_eq!(tags.contains("class=\"delete-tag\""), manages, "{who} delete-tag in {c}");
+                assert_eq!(tags.contains("id=\"delete-repository-form\""), manages, "{who} delete-repository in {c}");
                 let (_, manifest) = b.get(&format!("/ui/r/{c}/app/-/manifests/{d}")).await;
                 assert!(manifest.contains(&format!("<code id=\"manifest-digest\">{d}</code>")));
                 assert_eq!(manifest.contains("id=\"delete-manifest-form\""), manages, "{who} delete-manifest in {c}");
@@ -115,6 +117,8 @@ async fn refused_posts_change_nothing_and_hidden_ones_read_as_absent() {
             (format!("/ui/c/{c}/members/remove"), vec![("kind", "user"), ("name", "carl")]),
             (format!("/ui/r/{c}/app/-/tags/v1/delete"), vec![]),
             (format!("/ui/r/{c}/app/-/manifests/{d}/delete"), vec![]),
+            (format!("/ui/r/{c}/app/-/delete"), vec![]),
+            (format!("/ui/c/{c}/delete"), vec![]),
         ]
     };
     // nina may not see priv: every post is the 404 of the absent collection.
