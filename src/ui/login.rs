@@ -12,7 +12,7 @@ use axum::{
 use maud::html;
 
 use super::{
-    Fields, Posted, UiError, UiResult,
+    Fields, UiError, UiResult, Viewer,
     error::safe_next,
     layout::{self, csrf_field},
     request::Chrome,
@@ -111,12 +111,15 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
     Ok(r)
 }
 
-/// `POST /ui/logout`: ends the session on the server and in the browser.
-pub async fn logout(p: Posted) -> UiResult {
-    let app = &p.v.app;
-    if let Some(s) = &p.v.session {
-        session::delete(&app.registry.db, &s.id_hash).await?;
+/// `POST /ui/logout`: ends the session on the server and in the browser. Without a live
+/// session there is nothing to end (an expired one, say): straight to the login form.
+pub async fn logout(v: Viewer, body: Bytes) -> UiResult {
+    let app = &v.app;
+    let Some(s) = &v.session else { return Ok(layout::see_other("/ui/login")) };
+    if !session::same_secret(&s.csrf, Fields::parse(&body).get("csrf").unwrap_or("")) {
+        return Err(UiError::Csrf);
     }
+    session::delete(&app.registry.db, &s.id_hash).await?;
     let mut r = layout::see_other("/ui/login");
     r.headers_mut().append(header::SET_COOKIE, session::set_cookie(COOKIE, "", "/ui", 0, app.secure_cookies()));
     Ok(r.into_response())

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use axum::{
     body::to_bytes,
     extract::{FromRequest, FromRequestParts, Request},
-    http::request::Parts,
+    http::{Method, request::Parts},
 };
 
 use super::{UiError, session::Session};
@@ -92,7 +92,11 @@ impl FromRequestParts<AppState> for Viewer {
             }
             // A private registry shows anonymous nothing but the sign-in form.
             None if app.config.auth.private_registry => {
-                let next = parts.uri.path_and_query().map_or("/ui/", |p| p.as_str());
+                // Back to the page after signing in; a form post is not repeated.
+                let next = match parts.method {
+                    Method::GET => parts.uri.path_and_query().map_or("/ui/", |p| p.as_str()),
+                    _ => "/ui/",
+                };
                 return Err(UiError::SignIn(next.to_owned()));
             }
             None => anonymous(),

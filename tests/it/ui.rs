@@ -122,6 +122,8 @@ async fn sign_in_sets_a_session_cookie_and_sign_out_ends_it() {
     assert!(body.contains("id=\"logout-form\"") && body.contains("Signed in as <strong>admin</strong>"));
     let b = Browser { csrf: csrf_of(&body), ..b };
 
+    assert_eq!(b.post_raw("/ui/logout", &[]).await.status(), 403, "a forged sign-out");
+    assert_eq!(b.get("/ui/tokens").await.0, 200, "still signed in");
     let out = b.post("/ui/logout", &[]).await;
     assert_eq!(out.status(), 303);
     assert_eq!(location(&out), "/ui/login");
@@ -133,6 +135,9 @@ async fn sign_in_sets_a_session_cookie_and_sign_out_ends_it() {
     assert!(location(&r).starts_with("/ui/login"), "{}", location(&r));
     let r = b.post("/ui/collections", &[("name", "after-logout")]).await;
     assert_eq!(r.status(), 403);
+    // Signing out again (an old tab) just leads to the login form.
+    let r = b.post("/ui/logout", &[]).await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/ui/login".to_owned()));
     api_expect(&s, Method::GET, "/api/v1/collections/after-logout", ADMIN, None, 404).await;
 }
 
