@@ -5,7 +5,9 @@ use axum::http::{Extensions, HeaderValue, StatusCode, header};
 use maud::html;
 
 use super::{
-    Posted, UiError, UiResult, Viewer, fmt,
+    Posted, UiError, UiResult, Viewer,
+    flash::{Flash, redirect},
+    fmt,
     layout::{self, csrf_field},
     repo::registry_host,
     session::{self, COOKIE},
@@ -106,7 +108,7 @@ pub async fn create_token(p: Posted) -> UiResult {
 pub async fn revoke_token(p: Posted) -> UiResult {
     let uid = p.v.user_id()?;
     p.v.manager().delete_token(uid, p.form.text("id")?).await?;
-    Ok(layout::see_other("/ui/tokens"))
+    Ok(redirect(&p.v, "/ui/tokens", Flash::TokenRevoked))
 }
 
 /// `GET /ui/account`
@@ -152,7 +154,7 @@ pub async fn password(ext: Extensions, p: Posted) -> UiResult {
     v.manager().set_own_password(&v.actor, new).await?;
     let ttl = v.app.config.ui.session_ttl_secs;
     let cookie = session::create(db, uid, ttl).await?;
-    let mut r = layout::see_other("/ui/account");
+    let mut r = redirect(v, "/ui/account", Flash::PasswordChanged);
     let set = session::set_cookie(COOKIE, &cookie, "/ui", ttl, v.app.secure_cookies());
     r.headers_mut().append(header::SET_COOKIE, set);
     Ok(r)

@@ -5,7 +5,9 @@ use axum::extract::{Path, Query};
 use maud::html;
 
 use super::{
-    Posted, UiError, UiResult, Viewer, fmt,
+    Posted, UiError, UiResult, Viewer,
+    flash::{Flash, redirect},
+    fmt,
     layout::{self, ListQuery, csrf_field, pager, search},
 };
 use crate::{
@@ -95,7 +97,7 @@ pub async fn create_user(p: Posted) -> UiResult {
     let role = parse_role(p.form.get("role").unwrap_or("user"))?;
     let (name, password) = (p.form.text("username")?, p.form.get("password").unwrap_or(""));
     p.v.manager().create_user(&p.v.actor, name, password, role).await?;
-    Ok(layout::see_other("/ui/users"))
+    Ok(redirect(&p.v, "/ui/users", Flash::UserCreated))
 }
 
 /// `POST /ui/users/{username}`: `role` and/or `active`.
@@ -112,5 +114,5 @@ pub async fn update_user(Path(username): Path<String>, p: Posted) -> UiResult {
         return Err(UiError::Conflict("you cannot deactivate yourself".into()));
     }
     p.v.manager().update_user(&p.v.actor, &username, UserPatch { role, password: None, active }).await?;
-    Ok(layout::see_other("/ui/users"))
+    Ok(redirect(&p.v, "/ui/users", Flash::UserSaved))
 }

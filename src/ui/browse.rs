@@ -5,7 +5,9 @@ use axum::extract::{Path, Query};
 use maud::html;
 
 use super::{
-    Posted, UiResult, Viewer, fmt,
+    Posted, UiResult, Viewer,
+    flash::{Flash, redirect},
+    fmt,
     layout::{self, ListQuery, csrf_field, pager, search},
 };
 use crate::{auth::rules::Actions, manage::CollectionSummary};
@@ -71,7 +73,7 @@ pub fn visibility_badge(private: bool) -> maud::Markup {
 pub async fn create_collection(p: Posted) -> UiResult {
     let name = p.form.text("name")?;
     let c = p.v.manager().create_collection(&p.v.actor, name, Some(p.form.checked("private")), None).await?;
-    Ok(layout::see_other(&format!("/ui/c/{}", c.name)))
+    Ok(redirect(&p.v, &format!("/ui/c/{}", c.name), Flash::CollectionCreated))
 }
 
 /// `GET /ui/c/{collection}`
@@ -123,11 +125,11 @@ pub async fn collection(v: Viewer, Path(name): Path<String>, Query(q): Query<Lis
 /// `POST /ui/c/{collection}/visibility`
 pub async fn visibility(Path(name): Path<String>, p: Posted) -> UiResult {
     let c = p.v.manager().set_collection_private(&p.v.actor, &name, p.form.checked("private")).await?;
-    Ok(layout::see_other(&format!("/ui/c/{}", c.name)))
+    Ok(redirect(&p.v, &format!("/ui/c/{}", c.name), Flash::VisibilitySaved))
 }
 
 /// `POST /ui/c/{collection}/delete` (owners and staff).
 pub async fn delete(Path(name): Path<String>, p: Posted) -> UiResult {
     p.v.manager().delete_collection(&p.v.actor, &name).await?;
-    Ok(layout::see_other("/ui/"))
+    Ok(redirect(&p.v, "/ui/", Flash::CollectionDeleted))
 }

@@ -9,7 +9,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{layout, request::ChromeSlot};
+use super::{
+    layout,
+    request::{Chrome, ChromeSlot},
+};
 use crate::{manage::ManageError, registry::RegistryError};
 
 #[derive(Debug, thiserror::Error)]
@@ -138,15 +141,23 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 /// Renders the page of a failed request (with the viewer's frame) and adds the security
 /// headers to every answer of the interface.
 pub async fn render(mut req: Request, next: Next) -> Response {
+    let had_flash = super::session::cookie(req.headers(), super::flash::COOKIE).is_some();
     let slot = ChromeSlot::default();
     req.extensions_mut().insert(slot.clone());
     let mut r = next.run(req).await;
     if let Some(f) = r.extensions_mut().remove::<Failure>() {
-        let chrome = slot.0.get().cloned().unwrap_or_default();
+        // Without the notice: an error page is the same whatever was posted before it (a
+        // hidden and an absent page must read alike), and the notice waits for a real page.
+        let chrome = Chrome { flash: None, ..slot.0.get().cloned().unwrap_or_default() };
         let page = layout::error_page(&chrome, f.status, &f.message);
         *r.body_mut() = Body::from(page.into_string());
         r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         r.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    // A page was drawn with the notice: it is spent. (A redirect leaves it for the next page.)
+    if had_flash && r.status().is_success() {
+        let clear = super::session::set_cookie(super::flash::COOKIE, "", "/ui", 0, false);
+        r.headers_mut().append(header::SET_COOKIE, clear);
     }
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));

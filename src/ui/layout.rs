@@ -56,7 +56,10 @@ pub fn page(chrome: &Chrome, title: &str, content: Markup) -> Markup {
                         }
                     }
                 }
-                main #main { (content) }
+                main #main {
+                    @if let Some(f) = chrome.flash { p #flash .notice role="status" { (f) } }
+                    (content)
+                }
                 footer { "berth · OCI registry" }
             }
         }

@@ -6,6 +6,7 @@ use maud::html;
 use super::{
     Posted, UiError, UiResult, Viewer,
     browse::visibility_badge,
+    flash::{Flash, redirect},
     layout::{self, ListQuery, csrf_field, pager, search},
 };
 use crate::{auth::rules::Actions, manage::MemberKind};
@@ -103,12 +104,12 @@ pub async fn add(Path(name): Path<String>, p: Posted) -> UiResult {
     let (kind, member, role) = (kind(&p)?, p.form.text("name")?, p.form.text("role")?);
     let role = crate::manage::parse_member_role(role)?;
     p.v.manager().put_member(&p.v.actor, &name, kind, member, role).await?;
-    Ok(layout::see_other(&format!("/ui/c/{name}/members")))
+    Ok(redirect(&p.v, &format!("/ui/c/{name}/members"), Flash::MemberSaved))
 }
 
 /// `POST /ui/c/{collection}/members/remove`
 pub async fn remove(Path(name): Path<String>, p: Posted) -> UiResult {
     let (kind, member) = (kind(&p)?, p.form.text("name")?);
     p.v.manager().remove_member(&p.v.actor, &name, kind, member).await?;
-    Ok(layout::see_other(&format!("/ui/c/{name}/members")))
+    Ok(redirect(&p.v, &format!("/ui/c/{name}/members"), Flash::MemberRemoved))
 }

@@ -11,6 +11,7 @@ mod account;
 mod admin;
 mod browse;
 mod error;
+mod flash;
 mod fmt;
 mod layout;
 mod login;

@@ -6,7 +6,9 @@ use axum::extract::{Path, Query};
 use maud::{Markup, html};
 
 use super::{
-    Posted, UiError, UiResult, Viewer, fmt,
+    Posted, UiError, UiResult, Viewer,
+    flash::{Flash, redirect},
+    fmt,
     layout::{self, ListQuery, command, csrf_field, pager, search},
     manifest,
 };
@@ -53,7 +55,7 @@ pub async fn post(Path(path): Path<String>, p: Posted) -> UiResult {
     if let Route::DeleteRepository(name) = route(&path) {
         let repo = name.parse::<RepoName>().map_err(|_| UiError::NotFound)?;
         p.v.manager().delete_repository(&p.v.actor, repo.as_str()).await?;
-        return Ok(layout::see_other(&format!("/ui/c/{}", repo.collection())));
+        return Ok(redirect(&p.v, &format!("/ui/c/{}", repo.collection()), Flash::RepositoryDeleted));
     }
     let (name, reference) = match route(&path) {
         Route::DeleteTag(repo, t) => (repo, t.parse::<Tag>().map(Reference::Tag).map_err(|_| UiError::NotFound)?),
@@ -68,7 +70,8 @@ pub async fn post(Path(path): Path<String>, p: Posted) -> UiResult {
         return Err(UiError::Forbidden("only the collection's owners and staff may delete".into()));
     }
     v.app.registry.delete_manifest(&v.caller(), &repo, &reference).await?;
-    Ok(layout::see_other(&format!("/ui/r/{repo}")))
+    let flash = if matches!(reference, Reference::Tag(_)) { Flash::TagDeleted } else { Flash::ManifestDeleted };
+    Ok(redirect(v, &format!("/ui/r/{repo}"), flash))
 }
 
 /// The registry's host as clients name it (the public URL without its scheme).

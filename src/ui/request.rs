@@ -26,6 +26,8 @@ pub struct Chrome {
     pub username: Option<String>,
     pub csrf: Option<String>,
     pub superuser: bool,
+    /// A notice left by the previous form post.
+    pub flash: Option<&'static str>,
 }
 
 /// Filled by the [`Viewer`] extractor, read by the error renderer, so an error page has the
@@ -39,6 +41,8 @@ pub struct Viewer {
     pub app: AppState,
     pub actor: Actor,
     pub session: Option<Session>,
+    /// The notice the `berth_flash` cookie names, if any.
+    pub flash: Option<&'static str>,
 }
 
 impl Viewer {
@@ -57,8 +61,9 @@ impl Viewer {
                 username: Some(s.username.clone()),
                 csrf: Some(s.csrf.clone()),
                 superuser: s.role == AccountRole::Superuser,
+                flash: self.flash,
             },
-            None => Chrome::default(),
+            None => Chrome { flash: self.flash, ..Chrome::default() },
         }
     }
 
@@ -101,7 +106,9 @@ impl FromRequestParts<AppState> for Viewer {
             }
             None => anonymous(),
         };
-        let v = Viewer { app: app.clone(), actor, session };
+        let flash =
+            super::session::cookie(&parts.headers, super::flash::COOKIE).and_then(super::flash::Flash::message_of);
+        let v = Viewer { app: app.clone(), actor, session, flash };
         if let Some(slot) = parts.extensions.get::<ChromeSlot>() {
             let _ = slot.0.set(v.chrome());
         }

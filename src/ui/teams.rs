@@ -6,6 +6,7 @@ use maud::html;
 
 use super::{
     Posted, UiResult, Viewer,
+    flash::{Flash, redirect},
     layout::{self, ListQuery, csrf_field, pager, search},
 };
 
@@ -58,7 +59,7 @@ pub async fn list(v: Viewer, Query(q): Query<ListQuery>) -> UiResult {
 /// `POST /ui/teams`
 pub async fn create(p: Posted) -> UiResult {
     let t = p.v.manager().create_team(&p.v.actor, p.form.text("name")?, None).await?;
-    Ok(layout::see_other(&format!("/ui/teams/{}", t.name)))
+    Ok(redirect(&p.v, &format!("/ui/teams/{}", t.name), Flash::TeamCreated))
 }
 
 /// `GET /ui/teams/{team}`
@@ -116,17 +117,17 @@ pub async fn show(v: Viewer, Path(name): Path<String>, Query(q): Query<ListQuery
 /// `POST /ui/teams/{team}/members`
 pub async fn add_member(Path(name): Path<String>, p: Posted) -> UiResult {
     p.v.manager().add_team_member(&p.v.actor, &name, p.form.text("username")?).await?;
-    Ok(layout::see_other(&format!("/ui/teams/{name}")))
+    Ok(redirect(&p.v, &format!("/ui/teams/{name}"), Flash::MemberSaved))
 }
 
 /// `POST /ui/teams/{team}/members/remove`
 pub async fn remove_member(Path(name): Path<String>, p: Posted) -> UiResult {
     p.v.manager().remove_team_member(&p.v.actor, &name, p.form.text("username")?).await?;
-    Ok(layout::see_other(&format!("/ui/teams/{name}")))
+    Ok(redirect(&p.v, &format!("/ui/teams/{name}"), Flash::MemberRemoved))
 }
 
 /// `POST /ui/teams/{team}/delete`
 pub async fn delete(Path(name): Path<String>, p: Posted) -> UiResult {
     p.v.manager().delete_team(&p.v.actor, &name).await?;
-    Ok(layout::see_other("/ui/teams"))
+    Ok(redirect(&p.v, "/ui/teams", Flash::TeamDeleted))
 }

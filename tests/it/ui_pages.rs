@@ -268,3 +268,35 @@ async fn search_and_pages() {
     let (_, paged) = b.get("/ui/?q=c&page=1").await;
     assert!(paged.contains("href=\"/ui/?q=c&amp;page=2\""), "{paged}");
 }
+
+#[tokio::test]
+async fn a_notice_follows_a_form_once_and_never_on_error_pages() {
+    let s = TestServer::start().await;
+    let token = s.admin_token(&[&scope("lab/app", "pull,push")]).await;
+    s.push_image(&token, "lab/app", "v1", "a").await;
+    let b = Browser::login(&s, ADMIN_USER, ADMIN_PASSWORD).await;
+    let r = b.post("/ui/r/lab/app/-/tags/v1/delete", &[]).await;
+    assert_eq!(r.status(), 303);
+    let (flash, full) = super::ui::set_cookie(&r, "berth_flash").expect("a notice cookie");
+    assert_eq!(flash, "berth_flash=tag-deleted");
+    assert!(full.contains("HttpOnly") && full.contains("Max-Age=60"), "{full}");
+    let with = |c: &str| Browser {
+        s: &s,
+        cookie: Some(format!("{}; {c}", b.cookie.as_deref().unwrap())),
+        csrf: String::new(),
+    };
+    // An error page neither shows nor spends it (a hidden and an absent page stay alike).
+    let r = with(&flash).get_response("/ui/c/absent").await;
+    assert_eq!(r.status(), 404);
+    assert!(super::ui::set_cookie(&r, "berth_flash").is_none());
+    assert!(!r.text().await.unwrap().contains("id=\"flash\""));
+    // The next page shows it and clears it.
+    let r = with(&flash).get_response("/ui/r/lab/app").await;
+    let (cleared, full) = super::ui::set_cookie(&r, "berth_flash").expect("cleared");
+    assert!(cleared == "berth_flash=" && full.contains("Max-Age=0"), "{full}");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<p class=\"notice\" id=\"flash\" role=\"status\">Tag deleted.</p>"), "{body}");
+    // Only fixed messages: a forged value shows nothing.
+    let (_, body) = with("berth_flash=%3Cscript%3E").get("/ui/r/lab/app").await;
+    assert!(!body.contains("id=\"flash\""));
+}
