@@ -63,7 +63,8 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     let scheme = if config.tls.cert.is_some() { "https" } else { "http" };
     let public = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
-    let tokens = TokenService::new(db.clone(), keys, TokenSettings::new(&config.auth, realm));
+    let tokens = TokenService::new(db.clone(), keys, TokenSettings::new(&config.auth, realm))
+        .with_directory(auth::directory::Directory::new(&config.auth)?);
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
     let ops = Ops::new(&config);
     if !metrics_on {

@@ -32,6 +32,8 @@ pub fn routes() -> Router<AppState> {
 pub enum ApiError {
     Unauthorized,
     Throttled(u64),
+    /// The directory holding the caller's account does not answer.
+    Unavailable,
     Manage(ManageError),
 }
 
@@ -47,6 +49,11 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => {
                 (StatusCode::UNAUTHORIZED, "unauthorized", "missing or invalid credentials".to_owned())
             }
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the directory is unavailable; try again later".to_owned(),
+            ),
             ApiError::Throttled(secs) => {
                 let mut r = (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -92,12 +99,14 @@ impl FromRequestParts<AppState> for Ctx {
         let who = if let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
             app.tokens.api_token(token.trim()).await.map_err(|e| match e {
                 CredentialError::Invalid => ApiError::Unauthorized,
+                CredentialError::Unavailable => ApiError::Unavailable,
                 CredentialError::Busy(_) => ApiError::Throttled(crate::auth::password::BUSY_RETRY_SECS),
                 CredentialError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
             })?
         } else if let Some((u, p)) = basic(headers) {
             app.tokens.login(&u, &p, client_ip(&parts.extensions)).await.map_err(|e| match e {
                 LoginError::Invalid => ApiError::Unauthorized,
+                LoginError::Unavailable => ApiError::Unavailable,
                 LoginError::Throttled(s) => ApiError::Throttled(s),
                 LoginError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
             })?

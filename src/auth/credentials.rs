@@ -1,6 +1,7 @@
 //! Checking credentials: a username with a password or an API token, or a refresh token.
 
 use super::{
+    directory::{Directory, is_directory_user},
     login_cache::CACHE,
     password,
     rules::{Principal, Role},
@@ -38,6 +39,9 @@ pub enum CredentialError {
     /// Password hashing is saturated; the client should retry shortly.
     #[error(transparent)]
     Busy(#[from] password::Busy),
+    /// The directory that holds this account does not answer (503; never a fallback).
+    #[error("directory unavailable")]
+    Unavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -56,14 +60,33 @@ fn active_with_role(user: UserRow) -> Result<(UserRow, Role), CredentialError> {
     Ok((user, role))
 }
 
-/// Checks `username` with a password or an API token.
-pub async fn authenticate(db: &Db, username: &str, secret: &str) -> Result<Authenticated, CredentialError> {
+/// Checks `username` with a password or an API token. A directory user's password (or an
+/// unknown name while a directory is configured) goes to the directory; a local account's
+/// to its hash, while `auth.local_logins` allows.
+pub async fn authenticate(
+    db: &Db,
+    dir: &Directory,
+    username: &str,
+    secret: &str,
+) -> Result<Authenticated, CredentialError> {
     if secret.starts_with(API_TOKEN_PREFIX) {
-        let who = authenticate_api_token(db, secret).await?;
+        let who = authenticate_api_token(db, dir, secret).await?;
         return if who.user.username == username { Ok(who) } else { Err(CredentialError::Invalid) };
     }
     let user = db::users::by_name(db, username).await?;
     let key = CACHE.key(username, secret);
+    match &user {
+        Some(u) if is_directory_user(u) => {
+            if CACHE.hit(&key, u.id, &u.password_hash) && dir.fresh(db, u).await? {
+                let (user, role) = active_with_role(u.clone())?;
+                return Ok(Authenticated { user, role, read_only: false, api_token_id: None });
+            }
+            return dir.login(db, username, secret).await;
+        }
+        None if dir.enabled() => return dir.login(db, username, secret).await,
+        _ if !dir.local_logins() => return Err(CredentialError::Invalid),
+        _ => {}
+    }
     let Some(user) = user else {
         // An unknown user costs one verification, like a known one.
         CACHE.verify_once(key, secret, &password::dummy_hash().await?).await?;
@@ -80,18 +103,23 @@ pub async fn authenticate(db: &Db, username: &str, secret: &str) -> Result<Authe
 }
 
 /// Checks a bare API token (Bearer on the management API, or a password).
-pub async fn authenticate_api_token(db: &Db, secret: &str) -> Result<Authenticated, CredentialError> {
+pub async fn authenticate_api_token(db: &Db, dir: &Directory, secret: &str) -> Result<Authenticated, CredentialError> {
     if !secret.starts_with(API_TOKEN_PREFIX) {
         return Err(CredentialError::Invalid);
     }
     let token =
         db::users::api_token_by_hash(db, &password::secret_hash(secret)).await?.ok_or(CredentialError::Invalid)?;
-    from_api_token(db, token, None).await
+    from_api_token(db, dir, token, None).await
 }
 
 /// The token's user (`user` when the caller already loaded it), if the token is live and
-/// the user active.
-async fn from_api_token(db: &Db, token: ApiTokenRow, user: Option<UserRow>) -> Result<Authenticated, CredentialError> {
+/// the user active (and, for a directory user, still in the directory).
+async fn from_api_token(
+    db: &Db,
+    dir: &Directory,
+    token: ApiTokenRow,
+    user: Option<UserRow>,
+) -> Result<Authenticated, CredentialError> {
     if token.revoked || token.expires_at.is_some_and(|e| e <= db::now()) {
         return Err(CredentialError::Invalid);
     }
@@ -99,13 +127,14 @@ async fn from_api_token(db: &Db, token: ApiTokenRow, user: Option<UserRow>) -> R
         Some(u) if u.id == token.user_id => u,
         _ => db::users::by_id(db, token.user_id).await?.ok_or(CredentialError::Invalid)?,
     };
+    let user = dir.recheck(db, user).await?;
     let (user, role) = active_with_role(user)?;
     db::users::touch_api_token(db, &token.id).await?;
     Ok(Authenticated { user, role, read_only: token.read_only, api_token_id: Some(token.id) })
 }
 
 /// Checks a refresh token; it dies with a password change, deactivation, or its API token.
-pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated, CredentialError> {
+pub async fn from_refresh_token(db: &Db, dir: &Directory, refresh: &str) -> Result<Authenticated, CredentialError> {
     let rt = db::users::refresh_token(db, &password::secret_hash(refresh)).await?.ok_or(CredentialError::Invalid)?;
     let user = db::users::by_id(db, rt.user_id).await?.ok_or(CredentialError::Invalid)?;
     if rt.created_at < user.password_changed_at {
@@ -114,9 +143,10 @@ pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated,
     match rt.api_token_id {
         Some(id) => {
             let token = db::users::api_token_by_id(db, &id).await?.ok_or(CredentialError::Invalid)?;
-            from_api_token(db, token, Some(user)).await
+            from_api_token(db, dir, token, Some(user)).await
         }
         None => {
+            let user = dir.recheck(db, user).await?;
             let (user, role) = active_with_role(user)?;
             Ok(Authenticated { user, role, read_only: false, api_token_id: None })
         }

@@ -35,6 +35,7 @@ fn login_fail(e: LoginError) -> OciError {
     match e {
         LoginError::Invalid => fail(CredentialError::Invalid),
         LoginError::Throttled(secs) => OciError::too_many_requests(secs),
+        LoginError::Unavailable => fail(CredentialError::Unavailable),
         LoginError::Internal(e) => internal(e),
     }
 }
@@ -52,6 +53,10 @@ fn fail(e: CredentialError) -> OciError {
             OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "invalid username or password")
         }
         CredentialError::Busy(_) => OciError::too_many_requests(password::BUSY_RETRY_SECS),
+        CredentialError::Unavailable => {
+            crate::ops::metrics::token_refused("directory");
+            OciError::new(StatusCode::SERVICE_UNAVAILABLE, "UNKNOWN", "the directory is unavailable; try again later")
+        }
         CredentialError::Internal(e) => internal(e),
     }
 }

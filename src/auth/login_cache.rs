@@ -135,10 +135,12 @@ impl LoginCache {
         entries.insert(key, Entry { user_id, phc: phc.to_owned(), until: now + ttl });
     }
 
-    /// Forgets every entry of a user (password change, deactivation, deletion).
-    pub fn forget_user(&self, user_id: i64) {
+    /// Forgets every entry of a user verified against `phc`, the password hash the user
+    /// had (password change, deactivation, deletion). Matching the hash too keeps another
+    /// database's user of the same id (tests run many servers in one process) untouched.
+    pub fn forget_user(&self, user_id: i64, phc: &str) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, e| e.user_id != user_id);
+            entries.retain(|_, e| e.user_id != user_id || e.phc != phc);
         }
     }
 
@@ -202,7 +204,9 @@ mod tests {
         // Another user of that name (deleted and recreated).
         assert!(!c.hit(&k, 2, "phc1"));
         c.insert(k, 1, "phc1");
-        c.forget_user(1);
+        c.forget_user(1, "phc2");
+        assert!(!c.is_empty());
+        c.forget_user(1, "phc1");
         assert!(c.is_empty());
     }
 

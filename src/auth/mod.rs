@@ -2,9 +2,11 @@
 //! verification, the permission rules, and credential checks.
 
 pub mod credentials;
+pub mod directory;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod ldap;
 pub mod login_cache;
 pub mod password;
 pub mod rules;

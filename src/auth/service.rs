@@ -7,6 +7,7 @@ use std::{net::IpAddr, sync::Arc};
 
 use super::{
     credentials::{self, Authenticated, CredentialError},
+    directory::Directory,
     jwt::Claims,
     keys::Keys,
     rules::Settings,
@@ -50,11 +51,20 @@ pub struct TokenService {
     pub(super) db: Db,
     pub(super) keys: Keys,
     pub(super) settings: Arc<TokenSettings>,
+    /// Where passwords are checked besides local accounts (`auth.ldap`), and whether
+    /// local passwords count.
+    pub(super) directory: Arc<Directory>,
 }
 
 impl TokenService {
     pub fn new(db: Db, keys: Keys, settings: TokenSettings) -> TokenService {
-        TokenService { db, keys, settings: Arc::new(settings) }
+        TokenService { db, keys, settings: Arc::new(settings), directory: Arc::new(Directory::local()) }
+    }
+
+    /// The same service checking passwords through `directory` as well.
+    pub fn with_directory(mut self, directory: Directory) -> TokenService {
+        self.directory = Arc::new(directory);
+        self
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -63,17 +73,17 @@ impl TokenService {
 
     /// A username with a password or an API token, throttled per account and address.
     pub async fn login(&self, username: &str, secret: &str, ip: Option<IpAddr>) -> Result<Authenticated, LoginError> {
-        throttle::login(&self.db, username, secret, ip).await
+        throttle::login(&self.db, &self.directory, username, secret, ip).await
     }
 
     /// A bare API token (Bearer on the management API).
     pub async fn api_token(&self, secret: &str) -> Result<Authenticated, CredentialError> {
-        credentials::authenticate_api_token(&self.db, secret).await
+        credentials::authenticate_api_token(&self.db, &self.directory, secret).await
     }
 
     /// A refresh token (OAuth2 `grant_type=refresh_token`).
     pub async fn refresh_token(&self, secret: &str) -> Result<Authenticated, CredentialError> {
-        credentials::from_refresh_token(&self.db, secret).await
+        credentials::from_refresh_token(&self.db, &self.directory, secret).await
     }
 
     /// A new refresh token bound to this credential.

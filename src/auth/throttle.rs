@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use super::{
     credentials::{self, Authenticated, CredentialError},
+    directory::Directory,
     password,
 };
 use crate::db::{self, Db};
@@ -24,6 +25,9 @@ pub enum LoginError {
     Invalid,
     #[error("too many failed logins; retry in {0} s")]
     Throttled(u64),
+    /// The directory does not answer (503); no failure is counted.
+    #[error("directory unavailable")]
+    Unavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -46,7 +50,13 @@ pub fn block_secs(failures: i64, free: i64) -> i64 {
 }
 
 /// Checks a username and secret (password or API token), throttled per account and address.
-pub async fn login(db: &Db, username: &str, secret: &str, ip: Option<IpAddr>) -> Result<Authenticated, LoginError> {
+pub async fn login(
+    db: &Db,
+    dir: &Directory,
+    username: &str,
+    secret: &str,
+    ip: Option<IpAddr>,
+) -> Result<Authenticated, LoginError> {
     let keys = keys(username, ip);
     let now = db::now();
     let state = db::throttle::state(db, &keys).await.map_err(anyhow::Error::from)?;
@@ -54,7 +64,7 @@ pub async fn login(db: &Db, username: &str, secret: &str, ip: Option<IpAddr>) ->
         crate::ops::metrics::login_throttled();
         return Err(LoginError::Throttled((state.blocked_until - now) as u64));
     }
-    match credentials::authenticate(db, username, secret).await {
+    match credentials::authenticate(db, dir, username, secret).await {
         Ok(a) => {
             crate::ops::context::set_principal(username);
             // A write only when there is something to clear: most logins have no failures.
@@ -65,6 +75,7 @@ pub async fn login(db: &Db, username: &str, secret: &str, ip: Option<IpAddr>) ->
         }
         // Not the client's fault: no failure is counted.
         Err(CredentialError::Busy(_)) => Err(LoginError::Throttled(password::BUSY_RETRY_SECS)),
+        Err(CredentialError::Unavailable) => Err(LoginError::Unavailable),
         Err(CredentialError::Invalid) => {
             for k in &keys {
                 let failures =

@@ -136,6 +136,11 @@ pub struct AuthConfig {
     /// Seconds a verified password is remembered (keyed by an HMAC, never the password), so
     /// repeated logins skip argon2. Default 300; 0 turns the cache off.
     pub credential_cache_secs: u64,
+    /// Local passwords are accepted over HTTP beside the directory. Default true; with
+    /// false only directory users (and API tokens) sign in; the CLI still works.
+    pub local_logins: bool,
+    /// `[auth.ldap]`: sign-in through an LDAP directory (off while `url` is unset).
+    pub ldap: LdapConfig,
 }
 
 impl Default for AuthConfig {
@@ -150,6 +155,83 @@ impl Default for AuthConfig {
             password_workers: 0,
             password_queue: 0,
             credential_cache_secs: 300,
+            local_logins: true,
+            ldap: LdapConfig::default(),
+        }
+    }
+}
+
+/// `[auth.ldap]`: the directory berth checks passwords against (docs/ldap.md).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LdapConfig {
+    /// `ldap://host[:port]` or `ldaps://host[:port]`. Default unset: no directory.
+    pub url: Option<String>,
+    /// Upgrade an `ldap://` connection with StartTLS. Default true.
+    pub starttls: bool,
+    /// PEM file of the CA certificates that sign the directory's certificate. Default
+    /// unset: the system's trusted roots.
+    pub ca_file: Option<PathBuf>,
+    /// DN berth binds as to search users and groups. Default empty (anonymous search).
+    pub bind_dn: String,
+    /// Password of `bind_dn` (secret).
+    pub bind_password: String,
+    /// File holding `bind_password`. Default unset.
+    pub bind_password_file: Option<PathBuf>,
+    /// Base DN of the user search (subtree).
+    pub user_base: String,
+    /// Filter finding one user; `{username}` is replaced by the escaped login name.
+    /// Default `(uid={username})`.
+    pub user_filter: String,
+    /// Attribute holding the user name berth uses (lower-cased). Default `uid`.
+    pub username_attribute: String,
+    /// Attribute holding the e-mail address. Default `mail`.
+    pub email_attribute: String,
+    /// Attribute holding the display name. Default `displayName`.
+    pub display_name_attribute: String,
+    /// Base DN of the group search (subtree). Default empty: no group search.
+    pub group_base: String,
+    /// Filter finding a user's groups; `{dn}` and `{username}` are replaced, escaped.
+    /// Default `(member={dn})`.
+    pub group_filter: String,
+    /// Attribute holding a group's name. Default `cn`.
+    pub group_name_attribute: String,
+    /// Globs on group names: matching groups become directory-managed teams. Default
+    /// `["*"]`; empty: no teams.
+    pub team_groups: Vec<String>,
+    /// Groups (names or DNs) whose members get the role `admin`. Default empty.
+    pub admin_groups: Vec<String>,
+    /// Groups (names or DNs) whose members get the role `superuser`. Default empty.
+    pub superuser_groups: Vec<String>,
+    /// Seconds for connecting and for each directory operation. Default 5.
+    pub timeout_secs: u64,
+    /// Seconds the directory's word on a user counts: a remembered password and API or
+    /// refresh tokens are re-checked after it. Default unset: `auth.credential_cache_secs`.
+    pub cache_secs: Option<u64>,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            url: None,
+            starttls: true,
+            ca_file: None,
+            bind_dn: String::new(),
+            bind_password: String::new(),
+            bind_password_file: None,
+            user_base: String::new(),
+            user_filter: "(uid={username})".into(),
+            username_attribute: "uid".into(),
+            email_attribute: "mail".into(),
+            display_name_attribute: "displayName".into(),
+            group_base: String::new(),
+            group_filter: "(member={dn})".into(),
+            group_name_attribute: "cn".into(),
+            team_groups: vec!["*".into()],
+            admin_groups: Vec::new(),
+            superuser_groups: Vec::new(),
+            timeout_secs: 5,
+            cache_secs: None,
         }
     }
 }
@@ -422,6 +504,10 @@ impl Config {
         {
             s3.secret_access_key = v;
         }
+        let ldap = &mut self.auth.ldap;
+        if let Some(v) = read("auth.ldap.bind_password", &ldap.bind_password_file, !ldap.bind_password.is_empty())? {
+            ldap.bind_password = v;
+        }
         Ok(())
     }
 
@@ -473,6 +559,7 @@ impl Config {
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key go together: set both or neither".into());
         }
+        self.auth.ldap.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(format!("log.level: {:?} is not a filter like info or info,berth=debug", self.log.level));
         }
@@ -490,3 +577,39 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+impl LdapConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let Some(url) = &self.url else { return Ok(()) };
+        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+            return bad(format!("auth.ldap.url: {url:?} must start with ldap:// or ldaps://"));
+        }
+        if self.user_base.is_empty() {
+            return bad("auth.ldap.user_base is required with auth.ldap.url".into());
+        }
+        if !self.user_filter.contains("{username}") {
+            return bad("auth.ldap.user_filter must contain {username}".into());
+        }
+        if !self.group_base.is_empty()
+            && !self.group_filter.contains("{dn}")
+            && !self.group_filter.contains("{username}")
+        {
+            return bad("auth.ldap.group_filter must contain {dn} or {username}".into());
+        }
+        for g in &self.team_groups {
+            if globset::Glob::new(g).is_err() {
+                return bad(format!("auth.ldap.team_groups: {g:?} is not a glob"));
+            }
+        }
+        if self.timeout_secs == 0 {
+            return bad("auth.ldap.timeout_secs must be positive".into());
+        }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            return bad(format!("auth.ldap.ca_file: {} is not a readable file", ca.display()));
+        }
+        Ok(())
+    }
+}

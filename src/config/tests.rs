@@ -153,3 +153,42 @@ fn untagged_policy() {
         Ok(())
     });
 }
+
+#[test]
+fn ldap_settings() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("bind.pw", "s3cret\n")?;
+        jail.create_file(
+            "berth.toml",
+            "[auth.ldap]\nurl = \"ldaps://ldap.example.org\"\nuser_base = \"ou=people,dc=example,dc=org\"\n\
+             bind_dn = \"cn=berth,dc=example,dc=org\"\nbind_password_file = \"bind.pw\"\nadmin_groups = [\"admins\"]\n",
+        )?;
+        jail.set_env("BERTH_AUTH__LDAP__CACHE_SECS", "30");
+        let c = Config::load(Some(Path::new("berth.toml"))).unwrap();
+        assert_eq!(c.auth.ldap.bind_password, "s3cret");
+        assert_eq!(c.auth.ldap.cache_secs, Some(30));
+        assert_eq!(c.auth.ldap.user_filter, "(uid={username})");
+        let listing = listing(&c);
+        assert!(listing.contains("auth.ldap.bind_password = \"<redacted>\""), "{listing}");
+        assert!(!listing.contains("s3cret"));
+        Ok(())
+    });
+    for (env, value, expect) in [
+        ("BERTH_AUTH__LDAP__URL", "http://ldap.example.org", "must start with ldap:// or ldaps://"),
+        ("BERTH_AUTH__LDAP__URL", "ldap://ldap.example.org", "auth.ldap.user_base is required"),
+        ("BERTH_AUTH__LDAP__USRE_BASE", "ou=x", "BERTH_AUTH__LDAP__USER_BASE"),
+    ] {
+        let e = load_err(|jail| {
+            jail.set_env(env, value);
+            None
+        });
+        assert!(e.contains(expect), "{env}={value}: {e}");
+    }
+    let e = load_err(|jail| {
+        jail.set_env("BERTH_AUTH__LDAP__URL", "ldap://127.0.0.1");
+        jail.set_env("BERTH_AUTH__LDAP__USER_BASE", "dc=x");
+        jail.set_env("BERTH_AUTH__LDAP__USER_FILTER", "(uid=alice)");
+        None
+    });
+    assert!(e.contains("must contain {username}"), "{e}");
+}

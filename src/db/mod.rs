@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod collections;
+pub mod directory;
 pub mod fsck;
 pub mod gc;
 pub mod keys;

@@ -16,7 +16,7 @@ pub struct UserRow {
     pub created_at: i64,
 }
 
-fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
+pub(crate) fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
     Ok(UserRow {
         id: r.try_get(0)?,
         username: r.try_get(1)?,
@@ -31,7 +31,7 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<UserRow, DbError> {
     })
 }
 
-const USER_COLS: &str = "id, username, password_hash, role, active, password_changed_at, created_at";
+pub(crate) const USER_COLS: &str = "id, username, password_hash, role, active, password_changed_at, created_at";
 
 pub async fn count(db: &Db) -> Result<i64, DbError> {
     sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&db.pool).await

@@ -48,6 +48,17 @@ impl Manager<'_> {
         }
     }
 
+    /// A team whose members the actor may edit by hand: not one a directory manages.
+    async fn hand_edited_team(&self, actor: &Actor, name: &str) -> Result<TeamRow> {
+        let t = self.managed_team(actor, name).await?;
+        if let Some(source) = db::directory::team_source(self.db, t.id).await? {
+            return Err(ManageError::Conflict(format!(
+                "the members of team {name} follow the directory ({source}) at each login; change the group there"
+            )));
+        }
+        Ok(t)
+    }
+
     /// Creates a team owned by `owner` (the actor itself, unless the CLI names one).
     pub async fn create_team(&self, actor: &Actor, name: &str, owner: Option<&str>) -> Result<TeamOut> {
         if !self.may_create(actor) {
@@ -89,14 +100,14 @@ impl Manager<'_> {
     }
 
     pub async fn add_team_member(&self, actor: &Actor, team: &str, username: &str) -> Result<TeamOut> {
-        let t = self.managed_team(actor, team).await?;
+        let t = self.hand_edited_team(actor, team).await?;
         let u = self.user(username).await?;
         db::teams::add_member(self.db, t.id, u.id).await?;
         self.team_out(t).await
     }
 
     pub async fn remove_team_member(&self, actor: &Actor, team: &str, username: &str) -> Result<()> {
-        let t = self.managed_team(actor, team).await?;
+        let t = self.hand_edited_team(actor, team).await?;
         let u = self.user(username).await?;
         if db::teams::remove_member(self.db, t.id, u.id).await? {
             Ok(())

@@ -92,6 +92,11 @@ impl Manager<'_> {
         self.only_superuser(actor)?;
         let u = self.user(username).await?;
         if let Some(pw) = &patch.password {
+            if crate::auth::directory::is_directory_user(&u) {
+                return Err(ManageError::Conflict(format!(
+                    "{username} signs in through the directory; their password is set there"
+                )));
+            }
             if pw.is_empty() {
                 return Err(ManageError::BadRequest("password must not be empty".into()));
             }
@@ -105,7 +110,7 @@ impl Manager<'_> {
         }
         // A changed or deactivated account is refused at once anyway (a cached login must
         // match the stored hash and an active user); this just frees the entries.
-        login_cache::CACHE.forget_user(u.id);
+        login_cache::CACHE.forget_user(u.id, &u.password_hash);
         let u = self.user(username).await?;
         Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
@@ -117,8 +122,12 @@ impl Manager<'_> {
         if new_password.is_empty() {
             return Err(ManageError::BadRequest("password must not be empty".into()));
         }
+        let u = db::users::by_id(self.db, id).await?.ok_or_else(|| ManageError::NotFound("user".into()))?;
+        if crate::auth::directory::is_directory_user(&u) {
+            return Err(ManageError::Conflict("you sign in through the directory; change your password there".into()));
+        }
         db::users::set_password(self.db, id, &password::hash(new_password.to_owned()).await?).await?;
-        login_cache::CACHE.forget_user(id);
+        login_cache::CACHE.forget_user(id, &u.password_hash);
         Ok(())
     }
 
@@ -133,7 +142,7 @@ impl Manager<'_> {
             return Err(ManageError::Conflict(format!("{username} is the last owner of {}", sole.join(", "))));
         }
         db::users::delete(self.db, u.id).await?;
-        login_cache::CACHE.forget_user(u.id);
+        login_cache::CACHE.forget_user(u.id, &u.password_hash);
         Ok(())
     }
 

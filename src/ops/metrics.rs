@@ -32,6 +32,8 @@ pub const GC_BYTES_FREED: &str = "berth_gc_freed_bytes_total";
 pub const GC_BLOBS_REMOVED: &str = "berth_gc_blobs_removed_total";
 pub const GC_DURATION: &str = "berth_gc_duration_seconds";
 pub const INTERNAL_ERRORS: &str = "berth_internal_errors_total";
+pub const DIRECTORY_CHECKS: &str = "berth_directory_checks_total";
+pub const DIRECTORY_DURATION: &str = "berth_directory_check_duration_seconds";
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -46,7 +48,8 @@ pub fn install() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GC_DURATION.into()), GC_BUCKETS));
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GC_DURATION.into()), GC_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DIRECTORY_DURATION.into()), LATENCY_BUCKETS));
             let handle = match builder.and_then(metrics_exporter_prometheus::PrometheusBuilder::install_recorder) {
                 Ok(h) => h,
                 Err(e) => {
@@ -86,6 +89,8 @@ fn describe() {
     describe_counter!(GC_BYTES_FREED, metrics::Unit::Bytes, "Blob bytes freed by garbage collection");
     describe_counter!(GC_BLOBS_REMOVED, "Blobs removed by garbage collection");
     describe_histogram!(GC_DURATION, metrics::Unit::Seconds, "Duration of garbage-collection passes");
+    describe_counter!(DIRECTORY_CHECKS, "Directory (LDAP) checks by kind and result");
+    describe_histogram!(DIRECTORY_DURATION, metrics::Unit::Seconds, "Duration of directory (LDAP) checks");
     describe_counter!(INTERNAL_ERRORS, "Internal errors by source (database, storage, other)");
 }
 
@@ -202,9 +207,16 @@ pub fn token_issued() {
     counter!(TOKENS_ISSUED).increment(1);
 }
 
-/// `reason`: `credentials` or `anonymous`.
+/// `reason`: `credentials`, `anonymous` or `directory` (unavailable).
 pub fn token_refused(reason: &'static str) {
     counter!(TOKENS_REFUSED, "reason" => reason).increment(1);
+}
+
+/// One check against the directory: `kind` `login` (a password) or `recheck` (an API or
+/// refresh token's user); `result` `ok`, `refused` or `unavailable`.
+pub fn directory_check(kind: &'static str, result: &'static str, secs: f64) {
+    counter!(DIRECTORY_CHECKS, "kind" => kind, "result" => result).increment(1);
+    histogram!(DIRECTORY_DURATION, "kind" => kind).record(secs);
 }
 
 pub fn login_throttled() {

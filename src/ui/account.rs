@@ -148,6 +148,7 @@ pub async fn password(ext: Extensions, p: Posted) -> UiResult {
         Ok(who) if who.api_token_id.is_none() => {}
         Ok(_) | Err(LoginError::Invalid) => return Err(UiError::Forbidden("the current password is wrong".into())),
         Err(LoginError::Throttled(s)) => return Err(UiError::Throttled(s)),
+        Err(LoginError::Unavailable) => return Err(UiError::Unavailable),
         Err(LoginError::Internal(e)) => return Err(UiError::Internal(e)),
     }
     // This ends every session of the user, this one included (see `db::users::set_password`).

@@ -34,6 +34,9 @@ pub enum UiError {
     SignIn(String),
     #[error("too many failed sign-ins; try again in {0} s")]
     Throttled(u64),
+    /// The directory that checks this account's password does not answer.
+    #[error("the sign-in directory does not answer; try again later")]
+    Unavailable,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -51,6 +54,7 @@ impl UiError {
             UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::SignIn(_) => StatusCode::SEE_OTHER,
             UiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            UiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             UiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

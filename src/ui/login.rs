@@ -99,6 +99,12 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             return Ok(r);
         }
+        Err(LoginError::Unavailable) => {
+            return Ok(again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in directory does not answer; try again later.",
+            ));
+        }
         Err(LoginError::Internal(e)) => return Err(UiError::Internal(e)),
     };
     let ttl = app.config.ui.session_ttl_secs;

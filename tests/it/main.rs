@@ -20,6 +20,7 @@ mod gc_race;
 mod hiding;
 mod keys;
 mod kills;
+mod ldap;
 mod limits;
 mod locking;
 mod logins;
