@@ -18,3 +18,4 @@ pub mod registry;
 pub mod server;
 pub mod state;
 pub mod storage;
+pub mod ui;

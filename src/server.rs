@@ -24,6 +24,7 @@ use crate::{
     registry::Registry,
     state::{App, AppState},
     storage::BlobStore,
+    ui,
 };
 
 /// Opens (and migrates) the database named by the configuration.
@@ -78,8 +79,12 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
 /// log sees every answer, including the limits' refusals and caught panics.
 fn router(app: AppState) -> Router {
     let limits = &app.config.limits;
-    let mut routes =
-        Router::new().merge(oci::routes()).merge(auth::routes()).merge(api::routes()).merge(ops::health::routes());
+    let mut routes = Router::new()
+        .merge(oci::routes())
+        .merge(auth::routes())
+        .merge(api::routes())
+        .merge(ops::health::routes())
+        .merge(ui::routes());
     if app.config.metrics.enabled && app.config.metrics.listen.is_none() {
         routes = routes.route("/metrics", metrics_route(&app.config));
     }

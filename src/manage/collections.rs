@@ -185,6 +185,27 @@ impl Manager<'_> {
         Ok(RepositoryOut { name: repo.to_string(), tags, size_bytes })
     }
 
+    /// What the actor may do in a collection it may see (`Actions::ALL`: it manages it);
+    /// 404 when it may not see it. For interfaces that show or hide controls.
+    pub async fn collection_actions(&self, actor: &Actor, name: &str) -> Result<Actions> {
+        let (_, granted) = self.collection_for(actor, name).await?;
+        Ok(if actor.read_only { granted.intersect(Actions::PULL) } else { granted })
+    }
+
+    /// A repository the actor may pull, its id and what the actor may do there. An invalid,
+    /// absent or hidden name is the same 404.
+    pub async fn repository_actions(&self, actor: &Actor, name: &str) -> Result<(RepoName, i64, Actions)> {
+        let not_found = || ManageError::NotFound(format!("repository {name}"));
+        let repo: RepoName = name.parse().map_err(|_| not_found())?;
+        let granted = match self.collection_actions(actor, repo.collection().as_str()).await {
+            Ok(g) => g,
+            Err(ManageError::NotFound(_)) => return Err(not_found()),
+            Err(e) => return Err(e),
+        };
+        let id = db::repos::resolve(self.db, repo.as_str(), i64::MAX).await?.ok_or_else(not_found)?;
+        Ok((repo, id, granted))
+    }
+
     /// Deletes a repository with its manifests and tags (owners and admins).
     pub async fn delete_repository(&self, actor: &Actor, name: &str) -> Result<()> {
         let (repo, id) = self.repository_for(actor, name, Actions::DELETE).await?;

@@ -115,6 +115,22 @@ impl Manager<'_> {
         Ok(UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
     }
 
+    /// Changes the actor's own password; the caller has checked the current one. Like any
+    /// password change it ends the user's refresh tokens.
+    pub async fn set_own_password(&self, actor: &Actor, new_password: &str) -> Result<()> {
+        let Some(id) = actor.user_id.filter(|_| !actor.read_only) else { return Err(ManageError::Forbidden) };
+        if new_password.is_empty() {
+            return Err(ManageError::BadRequest("password must not be empty".into()));
+        }
+        let u = db::users::by_id(self.db, id).await?.ok_or_else(|| ManageError::NotFound("user".into()))?;
+        if crate::auth::directory::is_directory_user(&u) {
+            return Err(ManageError::Conflict("you sign in through the directory; change your password there".into()));
+        }
+        db::users::set_password(self.db, id, &password::hash(new_password.to_owned()).await?).await?;
+        login_cache::CACHE.forget_user(id, &u.password_hash);
+        Ok(())
+    }
+
     pub async fn delete_user(&self, actor: &Actor, username: &str) -> Result<()> {
         self.only_superuser(actor)?;
         let u = self.user(username).await?;

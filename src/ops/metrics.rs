@@ -133,6 +133,7 @@ pub fn family(path: &str) -> &'static str {
         "/healthz" | "/readyz" => "health",
         "/metrics" => "metrics",
         p if p == "/api/v1" || p.starts_with("/api/v1/") => "api",
+        p if p == "/" || p == "/ui" || p.starts_with("/ui/") => "ui",
         _ => "other",
     }
 }
@@ -280,6 +281,9 @@ mod tests {
             ("/healthz", "health"),
             ("/metrics", "metrics"),
             ("/favicon.ico", "other"),
+            ("/ui/r/a/b/-/manifests/x", "ui"),
+            ("/", "ui"),
+            ("/uix", "other"),
         ] {
             assert_eq!(family(path), want, "{path}");
         }
