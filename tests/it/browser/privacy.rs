@@ -1,0 +1,129 @@
+//! The privacy matrix in the browser (issue 11 §4): every page of a collection, seen by
+//! anonymous, a non-member, a contributor, an owner and staff, on a public and a private
+//! collection. A page the viewer may not see must be exactly the page of an absent
+//! collection (same status, same document once the name is blanked out); a page they may
+//! see shows its content, and management forms appear only for owners and staff.
+
+use serde_json::json;
+
+use super::Browser;
+use super::setup::{PASSWORD, api_collection, api_push, forget, image, login, users};
+use crate::common::{ADMIN_PASSWORD, ADMIN_USER, TestServer};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Who {
+    Anonymous,
+    Outsider,
+    Contributor,
+    Owner,
+    Staff,
+}
+
+impl Who {
+    fn credentials(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Who::Anonymous => None,
+            Who::Outsider => Some(("nina", PASSWORD)),
+            Who::Contributor => Some(("cora", PASSWORD)),
+            Who::Owner => Some(("ola", PASSWORD)),
+            Who::Staff => Some((ADMIN_USER, ADMIN_PASSWORD)),
+        }
+    }
+
+    fn sees(self, private: bool) -> bool {
+        !private || matches!(self, Who::Contributor | Who::Owner | Who::Staff)
+    }
+
+    fn manages(self) -> bool {
+        matches!(self, Who::Owner | Who::Staff)
+    }
+}
+
+/// One page of a collection `c`: its path, what shows it is really there, and the
+/// management control owners and staff get on it.
+struct Page {
+    path: String,
+    content: String,
+    manage: &'static str,
+}
+
+fn pages(c: &str, digest: &str) -> Vec<Page> {
+    vec![
+        Page { path: format!("/ui/c/{c}"), content: format!("a[href=\"/ui/r/{c}/app\"]"), manage: "#visibility-form" },
+        Page { path: format!("/ui/c/{c}/members"), content: "li, td".to_string(), manage: "#add-member-form" },
+        Page { path: format!("/ui/r/{c}/app"), content: "tr[data-tag=\"1\"]".to_string(), manage: "form.delete-tag" },
+        Page {
+            path: format!("/ui/r/{c}/app/-/manifests/{digest}"),
+            content: "#manifest-digest".to_string(),
+            manage: "form.delete-manifest",
+        },
+    ]
+}
+
+/// The document with `name` blanked out, so that a hidden and an absent collection's pages
+/// can be compared.
+fn normalised(source: &str, name: &str) -> String {
+    source.replace(name, "NAME")
+}
+
+#[tokio::test]
+async fn hidden_pages_are_the_absent_page_for_every_principal() {
+    let s = TestServer::start().await;
+    users(&s, &["nina", "cora", "ola"]).await;
+    let mut digests = Vec::new();
+    for (c, private) in [("pubc", false), ("privc", true)] {
+        api_collection(&s, c, private, &["ola"], &["cora"]).await;
+        let d = api_push(&s, &format!("{c}/app"), "1", &image(c, &json!({}))).await;
+        digests.push((c, private, d));
+    }
+    let Some(b) = Browser::start().await else { return };
+
+    for who in [Who::Anonymous, Who::Outsider, Who::Contributor, Who::Owner, Who::Staff] {
+        forget(&b).await;
+        if let Some((user, password)) = who.credentials() {
+            login(&b, &s, user, password).await;
+        }
+        b.goto(&s.url("/ui/")).await;
+        for (c, private, _) in &digests {
+            let listed = b.exists(&format!("a[href=\"/ui/c/{c}\"]")).await;
+            assert_eq!(listed, who.sees(*private), "{who:?}: collections list shows {c}: {listed}");
+        }
+        b.goto(&s.url("/ui/?q=privc")).await;
+        assert_eq!(b.exists("a[href=\"/ui/c/privc\"]").await, who.sees(true), "{who:?}: search for privc");
+
+        for (c, private, digest) in &digests {
+            // `absnt` has as many letters as a real name would not matter: it is blanked too.
+            let absent_pages = pages("absnt", digest);
+            for (page, absent) in pages(c, digest).iter().zip(&absent_pages) {
+                b.goto(&s.url(&page.path)).await;
+                let status = b.status().await;
+                let source = b.source().await;
+                let what = format!("{who:?} on {} ({})", page.path, if *private { "private" } else { "public" });
+                if who.sees(*private) {
+                    assert_eq!(status, 200, "{what}: {}", b.main_text().await);
+                    assert!(b.exists(&page.content).await, "{what}: shows no `{}`", page.content);
+                    if page.path.ends_with(digest.as_str()) {
+                        assert_eq!(&b.text("#manifest-digest").await, digest, "{what}");
+                    }
+                    if page.path.ends_with("/members") {
+                        assert!(b.main_text().await.contains("ola"), "{what}: the owner is not listed");
+                    }
+                    assert_eq!(b.exists(page.manage).await, who.manages(), "{what}: `{}` offered", page.manage);
+                } else {
+                    b.goto(&s.url(&absent.path)).await;
+                    let absent_status = b.status().await;
+                    let absent_source = b.source().await;
+                    assert_eq!(status, 404, "{what}: a hidden page must answer 404");
+                    assert_eq!(absent_status, 404, "{who:?} on {}", absent.path);
+                    assert_eq!(
+                        normalised(&source, c),
+                        normalised(&absent_source, "absnt"),
+                        "{what}: the hidden page differs from the absent one"
+                    );
+                    assert!(!source.contains(digest.as_str()) || page.path.contains(digest.as_str()), "{what}");
+                }
+            }
+        }
+    }
+    b.close().await;
+}
