@@ -12,6 +12,7 @@ mod csrf;
 mod driver;
 mod flows;
 mod privacy;
+mod screenshots;
 mod setup;
 
 pub use driver::Browser;

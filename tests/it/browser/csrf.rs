@@ -15,8 +15,11 @@ use super::Browser;
 use super::setup::{PASSWORD, api_collection, collection, login, users};
 use crate::common::{ADMIN, TestServer, api_expect};
 
+/// A forged form: where it posts, and its fields.
+type Forged = (String, Vec<(&'static str, &'static str)>);
+
 /// The attacker's pages: `/{n}` is a form posting `fields` to berth's `action`.
-fn forms(berth: &str) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
+fn forms(berth: &str) -> Vec<Forged> {
     vec![
         // No CSRF field at all.
         (format!("{berth}/ui/collections"), vec![("name", "forged"), ("private", "on")]),
@@ -34,10 +37,7 @@ fn forms(berth: &str) -> Vec<(String, Vec<(&'static str, &'static str)>)> {
     ]
 }
 
-async fn attacker_page(
-    State(forms): State<std::sync::Arc<Vec<(String, Vec<(&'static str, &'static str)>)>>>,
-    Path(n): Path<usize>,
-) -> Html<String> {
+async fn attacker_page(State(forms): State<std::sync::Arc<Vec<Forged>>>, Path(n): Path<usize>) -> Html<String> {
     let (action, fields) = &forms[n];
     let inputs: String =
         fields.iter().map(|(k, v)| format!("<input type=hidden name=\"{k}\" value=\"{v}\">")).collect();

@@ -110,12 +110,11 @@ async fn driver_ready(driver: &mut Child, port: u16) -> bool {
         if driver.try_wait().ok().flatten().is_some() {
             return false;
         }
-        if let Ok(resp) = http.get(format!("http://127.0.0.1:{port}/status")).send().await {
-            if let Ok(v) = resp.json::<Value>().await {
-                if v["value"]["ready"] == json!(true) {
-                    return true;
-                }
-            }
+        if let Ok(resp) = http.get(format!("http://127.0.0.1:{port}/status")).send().await
+            && let Ok(v) = resp.json::<Value>().await
+            && v["value"]["ready"] == json!(true)
+        {
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
