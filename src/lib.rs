@@ -16,4 +16,6 @@ pub mod oci;
 pub mod ops;
 pub mod registry;
 pub mod server;
+pub mod state;
 pub mod storage;
+pub mod ui;

@@ -16,26 +16,16 @@ use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLaye
 
 use crate::{
     api,
-    auth::{self, jwt::Keys},
+    auth::{self, TokenService, TokenSettings, keys::Keys},
     config::Config,
     db::Db,
     oci,
     ops::{self, Ops, tls::Tls},
     registry::Registry,
+    state::{App, AppState},
     storage::BlobStore,
+    ui,
 };
-
-/// Shared state of a running server.
-pub struct App {
-    pub registry: Registry,
-    pub keys: Keys,
-    pub config: Config,
-    /// `<public_url>/token`, the challenge's realm.
-    pub realm: String,
-    pub ops: Ops,
-}
-
-pub type AppState = Arc<App>;
 
 /// Opens (and migrates) the database named by the configuration.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
@@ -73,12 +63,13 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     let scheme = if config.tls.cert.is_some() { "https" } else { "http" };
     let public = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
+    let tokens = TokenService::new(db.clone(), keys, TokenSettings::new(&config.auth, realm));
     let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
     let ops = Ops::new(&config);
     if !metrics_on {
         tracing::debug!("metrics off");
     }
-    let app = Arc::new(App { registry, keys, config, realm, ops });
+    let app = Arc::new(App { registry, tokens, config, ops });
     spawn_gc(&app);
     Ok(app)
 }
@@ -87,8 +78,12 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
 /// log sees every answer, including the limits' refusals and caught panics.
 fn router(app: AppState) -> Router {
     let limits = &app.config.limits;
-    let mut routes =
-        Router::new().merge(oci::routes()).merge(auth::routes()).merge(api::routes()).merge(ops::health::routes());
+    let mut routes = Router::new()
+        .merge(oci::routes())
+        .merge(auth::routes())
+        .merge(api::routes())
+        .merge(ops::health::routes())
+        .merge(ui::routes());
     if app.config.metrics.enabled && app.config.metrics.listen.is_none() {
         routes = routes.route("/metrics", get(ops::metrics::render));
     }

@@ -45,6 +45,7 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub tls: TlsConfig,
+    pub ui: UiConfig,
 }
 
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -309,6 +310,20 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UiConfig {
+    /// Seconds a web-interface sign-in lasts (the session cookie's `Max-Age`). Default
+    /// 43200 (12 hours); at least 60.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { session_ttl_secs: 43_200 }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -325,6 +340,7 @@ impl Default for Config {
             log: LogConfig::default(),
             metrics: MetricsConfig::default(),
             tls: TlsConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }
@@ -428,6 +444,9 @@ impl Config {
         }
         if self.auth.token_ttl_secs < 60 {
             return bad("auth.token_ttl_secs must be at least 60".into());
+        }
+        if self.ui.session_ttl_secs < 60 {
+            return bad("ui.session_ttl_secs must be at least 60".into());
         }
         if self.auth.service.is_empty() {
             return bad("auth.service must not be empty".into());

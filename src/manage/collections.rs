@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Actor, ManageError, Manager, Result, page};
 use crate::{
-    auth::rules::Actions,
+    auth::rules::{Actions, Membership},
     db::{
         self,
         collections::{CollectionView, Member},
@@ -46,19 +46,11 @@ pub struct RepositoryOut {
     pub size_bytes: i64,
 }
 
-/// A member named in a membership request.
-#[derive(Clone, Copy, Debug)]
-pub enum MemberKind {
-    User,
-    Team,
-}
+pub use crate::db::collections::MemberKind;
 
-pub fn parse_member_role(s: &str) -> Result<&'static str> {
-    match s {
-        "owner" => Ok("owner"),
-        "contributor" => Ok("contributor"),
-        _ => Err(ManageError::BadRequest("role must be owner or contributor".into())),
-    }
+/// A membership role from a request; anything else is 400.
+pub fn parse_member_role(s: &str) -> Result<Membership> {
+    Membership::parse(s).ok_or_else(|| ManageError::BadRequest("role must be owner or contributor".into()))
 }
 
 impl Manager<'_> {
@@ -119,9 +111,12 @@ impl Manager<'_> {
         let (view, _) = self.collection_for(actor, name).await?;
         let mut owners = vec![];
         let mut contributors = vec![];
-        for (kind, member, role) in db::collections::members(self.db, view.id).await? {
-            let entry = json!({ kind: member });
-            if role == "owner" { owners.push(entry) } else { contributors.push(entry) }
+        for m in db::collections::members(self.db, view.id).await? {
+            let entry = json!({ m.kind.as_str(): m.name });
+            match m.role {
+                Membership::Owner => owners.push(entry),
+                Membership::Contributor => contributors.push(entry),
+            }
         }
         let repositories = db::repos::in_collection(self.db, view.id).await?;
         let size_bytes = db::repos::collection_size_bytes(self.db, view.id).await?;
@@ -158,19 +153,14 @@ impl Manager<'_> {
         coll: &str,
         kind: MemberKind,
         member: &str,
-        role: &str,
+        role: Membership,
     ) -> Result<serde_json::Value> {
-        let role = parse_member_role(role)?;
         let view = self.managed_collection(actor, coll).await?;
         let id = self.member_id(kind, member).await?;
         if !db::collections::put_member(self.db, view.id, id, role).await? {
             return Err(ManageError::Conflict("a collection must keep at least one owner".into()));
         }
-        let key = match kind {
-            MemberKind::User => "user",
-            MemberKind::Team => "team",
-        };
-        Ok(json!({ "collection": coll, key: member, "role": role }))
+        Ok(json!({ "collection": coll, kind.as_str(): member, "role": role.as_str() }))
     }
 
     pub async fn remove_member(&self, actor: &Actor, coll: &str, kind: MemberKind, member: &str) -> Result<()> {
@@ -189,10 +179,31 @@ impl Manager<'_> {
         let tags = db::repos::tag_details(self.db, id)
             .await?
             .into_iter()
-            .map(|(name, digest, size, updated_at)| TagOut { name, digest, size, updated_at })
+            .map(|t| TagOut { name: t.name, digest: t.digest, size: t.size, updated_at: t.updated_at })
             .collect();
         let size_bytes = db::repos::size_bytes(self.db, id).await?;
         Ok(RepositoryOut { name: repo.to_string(), tags, size_bytes })
+    }
+
+    /// What the actor may do in a collection it may see (`Actions::ALL`: it manages it);
+    /// 404 when it may not see it. For interfaces that show or hide controls.
+    pub async fn collection_actions(&self, actor: &Actor, name: &str) -> Result<Actions> {
+        let (_, granted) = self.collection_for(actor, name).await?;
+        Ok(if actor.read_only { granted.intersect(Actions::PULL) } else { granted })
+    }
+
+    /// A repository the actor may pull, its id and what the actor may do there. An invalid,
+    /// absent or hidden name is the same 404.
+    pub async fn repository_actions(&self, actor: &Actor, name: &str) -> Result<(RepoName, i64, Actions)> {
+        let not_found = || ManageError::NotFound(format!("repository {name}"));
+        let repo: RepoName = name.parse().map_err(|_| not_found())?;
+        let granted = match self.collection_actions(actor, repo.collection().as_str()).await {
+            Ok(g) => g,
+            Err(ManageError::NotFound(_)) => return Err(not_found()),
+            Err(e) => return Err(e),
+        };
+        let id = db::repos::resolve(self.db, repo.as_str(), i64::MAX).await?.ok_or_else(not_found)?;
+        Ok((repo, id, granted))
     }
 
     /// Deletes a repository with its manifests and tags (owners and admins).

@@ -106,7 +106,8 @@ impl Manager<'_> {
         rules::grant(actor.principal(), c, self.settings(), Actions::ALL)
     }
 
-    fn may_create(&self, actor: &Actor) -> bool {
+    /// Whether the actor may create collections and teams.
+    pub fn may_create(&self, actor: &Actor) -> bool {
         rules::may_create_collection(actor.principal(), self.settings())
     }
 }

@@ -13,7 +13,7 @@ use axum::{
 };
 
 use crate::{
-    server::{App, AppState},
+    state::{App, AppState},
     storage::BlobStore,
 };
 

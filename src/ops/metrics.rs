@@ -110,6 +110,7 @@ pub fn family(path: &str) -> &'static str {
         "/healthz" | "/readyz" => "health",
         "/metrics" => "metrics",
         p if p == "/api/v1" || p.starts_with("/api/v1/") => "api",
+        p if p == "/" || p == "/ui" || p.starts_with("/ui/") => "ui",
         _ => "other",
     }
 }

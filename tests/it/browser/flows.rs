@@ -95,7 +95,7 @@ async fn owner_adds_contributor_who_pushes_with_a_ui_token() {
     b.goto(&s.url("/ui/c/team1/members")).await;
     b.submit_form("#add-member-form", &[("kind", "user"), ("name", "carl"), ("role", "contributor")]).await;
     assert_eq!(b.status().await, 200);
-    assert!(b.main_text().await.contains("carl"), "the members page lists carl after adding him");
+    assert!(b.exists("tr[data-member=\"user:carl\"]").await, "the members page lists carl after adding him");
     let c = collection(&s, "team1").await.expect("team1");
     assert_eq!(c["contributors"], json!([{"user": "carl"}]), "{c}");
     let after = s.token(Some(("carl", PASSWORD)), &[&push]).await;
@@ -115,7 +115,8 @@ async fn owner_adds_contributor_who_pushes_with_a_ui_token() {
     );
     b.goto(&s.url("/ui/tokens")).await;
     let listing = b.source().await;
-    assert!(listing.contains("ci"), "the token list names the new token");
+    assert_eq!(b.find_all("table#tokens tr[data-token]").await.len(), 1, "the token list shows the new token");
+    assert!(b.text("table#tokens").await.contains("ci"), "the token list names the new token");
     assert!(!listing.contains(&secret), "the secret is shown once, not on the token list");
 
     let img = image("team1-app", &json!({}));

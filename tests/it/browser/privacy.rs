@@ -49,13 +49,17 @@ struct Page {
 
 fn pages(c: &str, digest: &str) -> Vec<Page> {
     vec![
-        Page { path: format!("/ui/c/{c}"), content: format!("a[href=\"/ui/r/{c}/app\"]"), manage: "#visibility-form" },
-        Page { path: format!("/ui/c/{c}/members"), content: "li, td".to_string(), manage: "#add-member-form" },
+        Page {
+            path: format!("/ui/c/{c}"),
+            content: format!("li[data-repository=\"{c}/app\"] a[href=\"/ui/r/{c}/app\"]"),
+            manage: "#visibility-form",
+        },
+        Page { path: format!("/ui/c/{c}/members"), content: "tr[data-member=\"user:ola\"]".to_string(), manage: "#add-member-form" },
         Page { path: format!("/ui/r/{c}/app"), content: "tr[data-tag=\"1\"]".to_string(), manage: "form.delete-tag" },
         Page {
             path: format!("/ui/r/{c}/app/-/manifests/{digest}"),
             content: "#manifest-digest".to_string(),
-            manage: "form.delete-manifest",
+            manage: "#delete-manifest-form",
         },
     ]
 }
@@ -106,7 +110,8 @@ async fn hidden_pages_are_the_absent_page_for_every_principal() {
                         assert_eq!(&b.text("#manifest-digest").await, digest, "{what}");
                     }
                     if page.path.ends_with("/members") {
-                        assert!(b.main_text().await.contains("ola"), "{what}: the owner is not listed");
+                        assert!(b.exists("tr[data-member=\"user:cora\"]").await, "{what}: the contributor is not listed");
+                        assert_eq!(b.exists("form.remove-member").await, who.manages(), "{what}: remove-member offered");
                     }
                     assert_eq!(b.exists(page.manage).await, who.manages(), "{what}: `{}` offered", page.manage);
                 } else {

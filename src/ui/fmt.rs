@@ -1,0 +1,94 @@
+//! Sizes and times for people: `12.4 MB`, `3 hours ago`, each rendered with its exact value
+//! in `title` (and a `<time datetime>`), so hovering shows what the short form rounds.
+
+use maud::{Markup, html};
+
+use crate::auth::token::rfc3339;
+
+/// Decimal units, as registries and `docker images` show them.
+pub fn size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if v < 1000.0 {
+            break;
+        }
+        v /= 1000.0;
+        unit = u;
+    }
+    if v >= 100.0 { format!("{v:.0} {unit}") } else { format!("{v:.1} {unit}") }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// `secs` (unix) relative to `now`: `just now`, `5 minutes ago`, `in 3 days`.
+pub fn ago(secs: i64, now: i64) -> String {
+    let d = now - secs;
+    let (n, future) = if d < 0 { (-d, true) } else { (d, false) };
+    let (count, unit) = match n {
+        0..45 => return "just now".into(),
+        45..3_600 => ((n + 30) / 60, "minute"),
+        3_600..86_400 => ((n + 1_800) / 3_600, "hour"),
+        86_400..2_592_000 => ((n + 43_200) / 86_400, "day"),
+        2_592_000..31_536_000 => ((n + 1_296_000) / 2_592_000, "month"),
+        _ => (n / 31_536_000, "year"),
+    };
+    let count = count.max(1);
+    let plural = if count == 1 { "" } else { "s" };
+    if future { format!("in {count} {unit}{plural}") } else { format!("{count} {unit}{plural} ago") }
+}
+
+/// A size with the exact byte count on hover.
+pub fn size_html(bytes: i64) -> Markup {
+    html! { span.size title=(format!("{} bytes", grouped(bytes))) { (size(bytes)) } }
+}
+
+/// A time with the exact UTC value on hover and in `datetime`.
+pub fn time_html(secs: i64) -> Markup {
+    let exact = rfc3339(secs);
+    html! { time datetime=(exact) title=(exact) { (ago(secs, crate::db::now())) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(999), "999 B");
+        assert_eq!(size(1000), "1.0 kB");
+        assert_eq!(size(12_400_000), "12.4 MB");
+        assert_eq!(size(123_456_789), "123 MB");
+        assert_eq!(size(5_000_000_000), "5.0 GB");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+    }
+
+    #[test]
+    fn times() {
+        let now = 1_000_000_000;
+        assert_eq!(ago(now, now), "just now");
+        assert_eq!(ago(now - 60, now), "1 minute ago");
+        assert_eq!(ago(now - 3 * 3600, now), "3 hours ago");
+        assert_eq!(ago(now - 2 * 86_400, now), "2 days ago");
+        assert_eq!(ago(now - 400 * 86_400, now), "1 year ago");
+        assert_eq!(ago(now + 3 * 86_400, now), "in 3 days");
+    }
+}

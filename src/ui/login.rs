@@ -1,0 +1,128 @@
+//! Signing in and out. A sign-in goes through the same credential check and throttle as
+//! `/token` ([`throttle::login`]), so failures here and there count together. The login
+//! form itself is protected against cross-site posts by a double-submit secret (the
+//! `berth_login` cookie must match the form's `csrf` field).
+
+use axum::{
+    body::Bytes,
+    extract::{Query, State},
+    http::{Extensions, HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use maud::html;
+
+use super::{
+    Fields, Posted, UiError, UiResult,
+    error::safe_next,
+    layout::{self, csrf_field},
+    request::Chrome,
+    session::{self, COOKIE, LOGIN_COOKIE},
+};
+use crate::{
+    auth::{
+        credentials::API_TOKEN_PREFIX,
+        http::client_ip,
+        password,
+        throttle::{self, LoginError},
+    },
+    server::{App, AppState},
+};
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Next {
+    next: Option<String>,
+}
+
+impl App {
+    /// Whether cookies must be `Secure`: served over TLS, or behind an https public URL.
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.config.tls.cert.is_some() || self.config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+fn login_page(status: StatusCode, csrf: &str, next: &str, username: &str, error: Option<&str>) -> Response {
+    let content = html! {
+        section.narrow {
+            h1 { "Sign in" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form #login-form method="post" action="/ui/login" {
+                (csrf_field(csrf))
+                @if !next.is_empty() { input type="hidden" name="next" value=(next); }
+                label for="username" { "Username" }
+                input #username name="username" autocomplete="username" required value=(username);
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+            p.hint { "Anonymous visitors may browse what anonymous may pull, if anything." }
+        }
+    };
+    layout::html_response(status, layout::page(&Chrome::default(), "Sign in", content))
+}
+
+/// `GET /ui/login`: the form (signed-in viewers go on to the interface).
+pub async fn form(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<Next>) -> UiResult {
+    let next = q.next.as_deref().and_then(safe_next).unwrap_or("");
+    if session::current(&app.registry.db, &headers).await?.is_some() {
+        return Ok(layout::see_other(if next.is_empty() { "/ui/" } else { next }));
+    }
+    let secret = match session::cookie(&headers, LOGIN_COOKIE).filter(|c| c.len() == 43) {
+        Some(c) => c.to_owned(),
+        None => password::random_secret(""),
+    };
+    let mut r = login_page(StatusCode::OK, &secret, next, "", None);
+    let cookie = session::set_cookie(LOGIN_COOKIE, &secret, "/ui/login", 3600, app.secure_cookies());
+    r.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(r)
+}
+
+/// `POST /ui/login`: checks the credentials (throttled like `/token`), starts a session.
+pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extensions, body: Bytes) -> UiResult {
+    let f = Fields::parse(&body);
+    let login_secret = session::cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    if login_secret.is_empty() || !session::same_secret(login_secret, f.get("csrf").unwrap_or("")) {
+        return Err(UiError::Csrf);
+    }
+    let next = f.get("next").and_then(safe_next).unwrap_or("");
+    let username = f.get("username").unwrap_or("").trim();
+    let secret = f.get("password").unwrap_or("");
+    let again = |status, error: &str| login_page(status, login_secret, next, username, Some(error));
+    if username.is_empty() || secret.is_empty() {
+        return Ok(again(StatusCode::BAD_REQUEST, "Enter a username and a password."));
+    }
+    // An API token is for clients; a browser session is opened with the password.
+    if secret.starts_with(API_TOKEN_PREFIX) {
+        return Ok(again(StatusCode::UNAUTHORIZED, "Sign in with your password, not an API token."));
+    }
+    let db = &app.registry.db;
+    let who = match throttle::login(db, username, secret, client_ip(&ext)).await {
+        Ok(who) => who,
+        Err(LoginError::Invalid) => return Ok(again(StatusCode::UNAUTHORIZED, "Invalid username or password.")),
+        Err(LoginError::Throttled(secs)) => {
+            let mut r =
+                again(StatusCode::TOO_MANY_REQUESTS, &format!("Too many failed sign-ins: try again in {secs} s."));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return Ok(r);
+        }
+        Err(LoginError::Internal(e)) => return Err(UiError::Internal(e)),
+    };
+    let ttl = app.config.ui.session_ttl_secs;
+    let cookie = session::create(db, who.user.id, ttl).await?;
+    let secure = app.secure_cookies();
+    let mut r = layout::see_other(if next.is_empty() { "/ui/" } else { next });
+    let h = r.headers_mut();
+    h.append(header::SET_COOKIE, session::set_cookie(COOKIE, &cookie, "/ui", ttl, secure));
+    h.append(header::SET_COOKIE, session::set_cookie(LOGIN_COOKIE, "", "/ui/login", 0, secure));
+    Ok(r)
+}
+
+/// `POST /ui/logout`: ends the session on the server and in the browser.
+pub async fn logout(p: Posted) -> UiResult {
+    let app = &p.v.app;
+    if let Some(s) = &p.v.session {
+        session::delete(&app.registry.db, &s.id_hash).await?;
+    }
+    let mut r = layout::see_other("/ui/login");
+    r.headers_mut().append(header::SET_COOKIE, session::set_cookie(COOKIE, "", "/ui", 0, app.secure_cookies()));
+    Ok(r.into_response())
+}
