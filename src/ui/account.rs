@@ -10,10 +10,7 @@ use super::{
     repo::registry_host,
     session::{self, COOKIE},
 };
-use crate::auth::{
-    http::client_ip,
-    throttle::{self, LoginError},
-};
+use crate::auth::{http::client_ip, throttle::LoginError};
 
 /// `GET /ui/tokens`
 pub async fn tokens(v: Viewer) -> UiResult {
@@ -145,7 +142,7 @@ pub async fn password(ext: Extensions, p: Posted) -> UiResult {
     let uid = v.user_id()?;
     let (current, new) = (p.form.get("current_password").unwrap_or(""), p.form.text("new_password")?);
     let db = &v.app.registry.db;
-    match throttle::login(db, &v.actor.username, current, client_ip(&ext)).await {
+    match v.app.tokens.login(&v.actor.username, current, client_ip(&ext)).await {
         Ok(who) if who.api_token_id.is_none() => {}
         Ok(_) | Err(LoginError::Invalid) => return Err(UiError::Forbidden("the current password is wrong".into())),
         Err(LoginError::Throttled(s)) => return Err(UiError::Throttled(s)),

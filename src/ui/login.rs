@@ -19,13 +19,8 @@ use super::{
     session::{self, COOKIE, LOGIN_COOKIE},
 };
 use crate::{
-    auth::{
-        credentials::API_TOKEN_PREFIX,
-        http::client_ip,
-        password,
-        throttle::{self, LoginError},
-    },
-    server::{App, AppState},
+    auth::{credentials::API_TOKEN_PREFIX, http::client_ip, password, throttle::LoginError},
+    state::{App, AppState},
 };
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -95,7 +90,7 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
         return Ok(again(StatusCode::UNAUTHORIZED, "Sign in with your password, not an API token."));
     }
     let db = &app.registry.db;
-    let who = match throttle::login(db, username, secret, client_ip(&ext)).await {
+    let who = match app.tokens.login(username, secret, client_ip(&ext)).await {
         Ok(who) => who,
         Err(LoginError::Invalid) => return Ok(again(StatusCode::UNAUTHORIZED, "Invalid username or password.")),
         Err(LoginError::Throttled(secs)) => {

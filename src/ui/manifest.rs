@@ -191,11 +191,11 @@ pub async fn page(v: Viewer, name: &str, digest: &str) -> UiResult {
                 table #referrers {
                     thead { tr { th { "Artifact type" } th { "Digest" } th { "Size" } } }
                     tbody {
-                        @for (d, media_type, size, artifact_type, _) in &referrers {
+                        @for r in &referrers {
                             tr.referrer {
-                                td.artifact-type { (artifact_type.as_deref().unwrap_or(media_type)) }
-                                td { a href=(manifest_link(&repo, d)) { code.digest { (d) } } }
-                                td { (fmt::size_html(*size)) }
+                                td.artifact-type { (r.artifact_type.as_deref().unwrap_or(&r.media_type)) }
+                                td { a href=(manifest_link(&repo, &r.digest)) { code.digest { (r.digest) } } }
+                                td { (fmt::size_html(r.size)) }
                             }
                         }
                     }

@@ -99,6 +99,7 @@ fn kind(p: &Posted) -> Result<MemberKind, UiError> {
 /// `POST /ui/c/{collection}/members`
 pub async fn add(Path(name): Path<String>, p: Posted) -> UiResult {
     let (kind, member, role) = (kind(&p)?, p.form.text("name")?, p.form.text("role")?);
+    let role = crate::manage::parse_member_role(role)?;
     p.v.manager().put_member(&p.v.actor, &name, kind, member, role).await?;
     Ok(layout::see_other(&format!("/ui/c/{name}/members")))
 }

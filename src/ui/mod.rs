@@ -32,7 +32,7 @@ use axum::{
 pub use error::UiError;
 pub use request::{Fields, Posted, Viewer};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub type UiResult = Result<Response, UiError>;
 

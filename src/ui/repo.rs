@@ -66,7 +66,7 @@ pub async fn post(Path(path): Path<String>, p: Posted) -> UiResult {
 
 /// The registry's host as clients name it (the public URL without its scheme).
 pub fn registry_host(v: &Viewer) -> String {
-    let realm = v.app.realm.trim_end_matches("/token");
+    let realm = v.app.tokens.settings().realm.trim_end_matches("/token");
     realm.split_once("://").map_or(realm, |(_, h)| h).trim_end_matches('/').to_owned()
 }
 

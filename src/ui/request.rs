@@ -14,7 +14,7 @@ use crate::{
     auth::rules::{AccountRole, Role},
     manage::{Actor, Manager},
     registry::Caller,
-    server::AppState,
+    state::AppState,
 };
 
 /// Largest form body accepted.
