@@ -249,7 +249,8 @@ impl Browser {
         self.find(css).await.text().await.expect("element text")
     }
 
-    /// Fills the form `form_css` (text inputs, selects by value, checkboxes by "on"/"off")
+    /// Fills the form `form_css` (text inputs, selects and radio buttons by value, checkboxes
+    /// by "on"/"off")
     /// and submits it by clicking its submit button, as a person would; waits for the next
     /// page to load.
     pub async fn submit_form(&self, form_css: &str, fields: &[(&str, &str)]) {
@@ -259,7 +260,16 @@ impl Browser {
                 .find(Locator::Css(&format!("[name=\"{name}\"]")))
                 .await
                 .unwrap_or_else(|e| panic!("form `{form_css}` has no field `{name}`: {e}"));
-            fill(&input, value).await;
+            if input.attr("type").await.ok().flatten().as_deref() == Some("radio") {
+                let choice = format!("[name=\"{name}\"][value=\"{value}\"]");
+                let radio = form
+                    .find(Locator::Css(&choice))
+                    .await
+                    .unwrap_or_else(|e| panic!("form `{form_css}` has no choice `{choice}`: {e}"));
+                radio.click().await.unwrap_or_else(|e| panic!("choose {choice}: {e}"));
+                continue;
+            }
+            fill(&input, name, value).await;
         }
         self.click_submit(&form).await;
     }
@@ -342,19 +352,19 @@ impl Browser {
     }
 }
 
-async fn fill(input: &Element, value: &str) {
+async fn fill(input: &Element, name: &str, value: &str) {
     let kind = input.attr("type").await.ok().flatten().unwrap_or_default();
     let tag = input.tag_name().await.unwrap_or_default();
     if tag == "select" {
-        input.select_by_value(value).await.unwrap_or_else(|e| panic!("select {value}: {e}"));
+        input.select_by_value(value).await.unwrap_or_else(|e| panic!("select {value} in `{name}`: {e}"));
     } else if kind == "checkbox" {
         let want = matches!(value, "on" | "true" | "1");
         if input.is_selected().await.unwrap_or(false) != want {
-            input.click().await.expect("toggle checkbox");
+            input.click().await.unwrap_or_else(|e| panic!("toggle checkbox `{name}`: {e}"));
         }
     } else {
-        input.clear().await.expect("clear input");
-        input.send_keys(value).await.expect("type into input");
+        input.clear().await.unwrap_or_else(|e| panic!("clear `{name}` ({tag} type {kind:?}): {e}"));
+        input.send_keys(value).await.unwrap_or_else(|e| panic!("type into `{name}`: {e}"));
     }
 }
 

@@ -54,7 +54,11 @@ fn pages(c: &str, digest: &str) -> Vec<Page> {
             content: format!("li[data-repository=\"{c}/app\"] a[href=\"/ui/r/{c}/app\"]"),
             manage: "#visibility-form",
         },
-        Page { path: format!("/ui/c/{c}/members"), content: "tr[data-member=\"user:ola\"]".to_string(), manage: "#add-member-form" },
+        Page {
+            path: format!("/ui/c/{c}/members"),
+            content: "tr[data-member=\"user:ola\"]".to_string(),
+            manage: "#add-member-form",
+        },
         Page { path: format!("/ui/r/{c}/app"), content: "tr[data-tag=\"1\"]".to_string(), manage: "form.delete-tag" },
         Page {
             path: format!("/ui/r/{c}/app/-/manifests/{digest}"),
@@ -110,8 +114,15 @@ async fn hidden_pages_are_the_absent_page_for_every_principal() {
                         assert_eq!(&b.text("#manifest-digest").await, digest, "{what}");
                     }
                     if page.path.ends_with("/members") {
-                        assert!(b.exists("tr[data-member=\"user:cora\"]").await, "{what}: the contributor is not listed");
-                        assert_eq!(b.exists("form.remove-member").await, who.manages(), "{what}: remove-member offered");
+                        assert!(
+                            b.exists("tr[data-member=\"user:cora\"]").await,
+                            "{what}: the contributor is not listed"
+                        );
+                        assert_eq!(
+                            b.exists("form.remove-member").await,
+                            who.manages(),
+                            "{what}: remove-member offered"
+                        );
                     }
                     assert_eq!(b.exists(page.manage).await, who.manages(), "{what}: `{}` offered", page.manage);
                 } else {
