@@ -1,7 +1,8 @@
 //! Screenshots of the main pages for the docs (`docs/screenshots.sh` runs this with
 //! `BERTH_SCREENSHOTS=<dir>`): berth in-process with demo content (two collections, members
 //! and a team, a multi-platform index, an image with a signature and an SBOM attached),
-//! captured by headless Chromium at 1280x800, and one page at a phone's width.
+//! captured by headless Chromium at 1280x800, the whole manifest page, and the repository
+//! page at a phone's width.
 
 use std::path::PathBuf;
 
@@ -40,9 +41,10 @@ async fn push_index(s: &TestServer, repo: &str, tag: &str) {
     let mut entries: Vec<Value> = Vec::new();
     for arch in ["amd64", "arm64"] {
         let img = image(&format!("{repo}-{arch}"), &json!({"org.opencontainers.image.version": tag}));
-        let digest = api_push(s, repo, &format!("{tag}-{arch}"), &img).await;
+        // Untagged children, pushed by digest, as a multi-platform build leaves them.
+        let digest = crate::common::sha256_digest(&img.manifest);
+        api_push(s, repo, &digest, &img).await;
         let mut d = descriptor(OCI_MANIFEST, &img.manifest);
-        assert_eq!(d["digest"], json!(digest));
         d["platform"] = json!({"architecture": arch, "os": "linux"});
         entries.push(d);
     }
@@ -60,6 +62,11 @@ async fn demo(s: &TestServer) -> String {
     let team = json!({"role": "contributor"});
     api_expect(s, Method::PUT, "/api/v1/collections/acme/members/teams/platform", ADMIN, Some(&team), 200).await;
     api_collection(s, "internal", true, &["alice"], &[]).await;
+    api_collection(s, "tools", false, &["bob"], &[]).await;
+    // The superuser created them through the API and so owns them too; leave the demo owners.
+    for c in ["acme", "internal", "tools"] {
+        api_expect(s, Method::DELETE, &format!("/api/v1/collections/{c}/members/users/admin"), ADMIN, None, 204).await;
+    }
 
     let labels = json!({
         "org.opencontainers.image.title": "acme web",
@@ -75,6 +82,7 @@ async fn demo(s: &TestServer) -> String {
     push_referrer(s, "acme/web", "application/spdx+json", br#"{"spdxVersion":"SPDX-2.3"}"#, &web.manifest).await;
     api_push(s, "acme/api", "2.3", &image("acme-api", &json!({}))).await;
     api_push(s, "internal/tools", "dev", &image("tools", &json!({}))).await;
+    api_push(s, "tools/lint", "0.9", &image("lint", &json!({}))).await;
     digest
 }
 
@@ -87,6 +95,8 @@ async fn capture() {
     let s = TestServer::start().await;
     let digest = demo(&s).await;
     let b = Browser::start().await.expect("screenshots need Chromium");
+    // The window is 1280x800; the viewport (what a screenshot shows) is set to that size.
+    b.set_viewport(1280, 800, false).await;
     let shoot = async |name: &str, path: &str| {
         b.goto(&s.url(path)).await;
         assert_eq!(b.status().await, 200, "{path}");
@@ -101,6 +111,12 @@ async fn capture() {
     shoot("repository", "/ui/r/acme/web").await;
     shoot("manifest", &format!("/ui/r/acme/web/-/manifests/{digest}")).await;
     shoot("members", "/ui/c/acme/members").await;
+    // The whole manifest page (layers, config, annotations, referrers), as tall as it is.
+    b.goto(&s.url(&format!("/ui/r/acme/web/-/manifests/{digest}"))).await;
+    let height = b.client().execute("return document.documentElement.scrollHeight;", vec![]).await.expect("height");
+    let height = height.as_u64().and_then(|h| u32::try_from(h).ok()).expect("page height");
+    b.set_viewport(1280, height, false).await;
+    shoot("manifest-full", &format!("/ui/r/acme/web/-/manifests/{digest}")).await;
     b.set_viewport(390, 844, true).await;
     shoot("repository-phone", "/ui/r/acme/web").await;
     forget(&b).await;
