@@ -143,3 +143,35 @@ async fn hidden_pages_are_the_absent_page_for_every_principal() {
     }
     b.close().await;
 }
+
+/// On a private registry anonymous sees nothing: every page sends the browser to the sign-in
+/// form, which brings it back to the page it asked for once signed in.
+#[tokio::test]
+async fn private_registry_sends_anonymous_to_sign_in_and_back() {
+    let s = crate::common::start_with_settings(true, true).await;
+    users(&s, &["cora"]).await;
+    api_collection(&s, "pubc", false, &[], &["cora"]).await;
+    let digest = api_push(&s, "pubc/app", "1", &image("pubc", &json!({}))).await;
+    let Some(b) = Browser::start().await else { return };
+
+    for path in [
+        "/ui/".to_string(),
+        "/ui/c/pubc".to_string(),
+        "/ui/r/pubc/app".to_string(),
+        format!("/ui/r/pubc/app/-/manifests/{digest}"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        let landed = b.path().await;
+        assert!(landed.starts_with("/ui/login"), "anonymous on {path} of a private registry landed on {landed}");
+        assert!(b.exists("#login-form").await);
+        // What the page says must not depend on whether the thing asked for exists.
+        let shown = normalised(&b.source().await, "pubc");
+        b.goto(&s.url(&path.replace("pubc", "absnt"))).await;
+        assert_eq!(normalised(&b.source().await, "absnt"), shown, "{path}: differs from an absent page's");
+    }
+    b.goto(&s.url("/ui/r/pubc/app")).await;
+    b.submit_form("#login-form", &[("username", "cora"), ("password", PASSWORD)]).await;
+    assert_eq!(b.path().await, "/ui/r/pubc/app", "signing in goes back to the page asked for");
+    assert!(b.exists("tr[data-tag=\"1\"]").await);
+    b.close().await;
+}
