@@ -149,7 +149,7 @@ pub async fn set_role(db: &Db, id: i64, role: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Changes the password and kills every refresh token the user has.
+/// Changes the password and kills every refresh token and web-interface session the user has.
 pub async fn set_password(db: &Db, id: i64, hash: &str) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
     sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
@@ -159,15 +159,17 @@ pub async fn set_password(db: &Db, id: i64, hash: &str) -> Result<(), DbError> {
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM ui_sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await
 }
 
-/// (De)activates a user; deactivation kills their refresh tokens.
+/// (De)activates a user; deactivation kills their refresh tokens and web-interface sessions.
 pub async fn set_active(db: &Db, id: i64, active: bool) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
     sqlx::query("UPDATE users SET active = $2 WHERE id = $1").bind(id).bind(active as i64).execute(&mut *tx).await?;
     if !active {
         sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM ui_sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
     }
     tx.commit().await
 }

@@ -148,8 +148,8 @@ pub async fn password(ext: Extensions, p: Posted) -> UiResult {
         Err(LoginError::Throttled(s)) => return Err(UiError::Throttled(s)),
         Err(LoginError::Internal(e)) => return Err(UiError::Internal(e)),
     }
+    // This ends every session of the user, this one included (see `db::users::set_password`).
     v.manager().set_own_password(&v.actor, new).await?;
-    session::delete_all_of(db, uid).await?;
     let ttl = v.app.config.ui.session_ttl_secs;
     let cookie = session::create(db, uid, ttl).await?;
     let mut r = layout::see_other("/ui/account");

@@ -107,6 +107,14 @@ pub async fn collection(v: Viewer, Path(name): Path<String>, Query(q): Query<Lis
                     button type="submit" { "Save" }
                 }
             }
+            section.danger {
+                h2 { "Delete" }
+                p.hint { "Deletes the collection with every repository, manifest and tag in it." }
+                form #delete-collection-form method="post" action=(format!("{base}/delete")) {
+                    (csrf_field(v.csrf()))
+                    button.danger type="submit" { "Delete collection " (c.name) }
+                }
+            }
         }
     };
     Ok(layout::ok(&v.chrome(), &c.name, content))
@@ -116,4 +124,10 @@ pub async fn collection(v: Viewer, Path(name): Path<String>, Query(q): Query<Lis
 pub async fn visibility(Path(name): Path<String>, p: Posted) -> UiResult {
     let c = p.v.manager().set_collection_private(&p.v.actor, &name, p.form.checked("private")).await?;
     Ok(layout::see_other(&format!("/ui/c/{}", c.name)))
+}
+
+/// `POST /ui/c/{collection}/delete` (owners and staff).
+pub async fn delete(Path(name): Path<String>, p: Posted) -> UiResult {
+    p.v.manager().delete_collection(&p.v.actor, &name).await?;
+    Ok(layout::see_other("/ui/"))
 }

@@ -9,6 +9,10 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::{PAGE_SIZE, request::Chrome};
 
+/// Asset URLs carry the version, so a browser's cached copy (an hour) never outlives an upgrade.
+const ASSET_CSS: &str = concat!("/ui/static/app.css?v=", env!("CARGO_PKG_VERSION"));
+const ASSET_JS: &str = concat!("/ui/static/app.js?v=", env!("CARGO_PKG_VERSION"));
+
 /// A whole page.
 pub fn page(chrome: &Chrome, title: &str, content: Markup) -> Markup {
     html! {
@@ -18,8 +22,8 @@ pub fn page(chrome: &Chrome, title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · berth" }
-                link rel="stylesheet" href="/ui/static/app.css";
-                script src="/ui/static/app.js" defer {}
+                link rel="stylesheet" href=(ASSET_CSS);
+                script src=(ASSET_JS) defer {}
             }
             body {
                 a.skip href="#main" { "Skip to content" }

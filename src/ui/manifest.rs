@@ -174,7 +174,7 @@ pub async fn page(v: Viewer, name: &str, digest: &str) -> UiResult {
                 @for t in &tags { span.tag { (t) } " " }
             }
             @if let Some(sub) = &s.subject {
-                dt { "Subject" } dd { a href=(manifest_link(&repo, &sub.digest)) { code.digest { (sub.digest) } } }
+                dt { "Subject" } dd { a href=(manifest_link(&repo, &sub.digest)) { code.digest title=(sub.digest) { (sub.digest) } } }
             }
         }
         (pull_commands(&v, &repo, &format!("@{digest}")))
@@ -184,7 +184,7 @@ pub async fn page(v: Viewer, name: &str, digest: &str) -> UiResult {
         @if !s.annotations.is_empty() {
             section { h2 { "Annotations" } (kv_table("annotations", &s.annotations)) }
         }
-        section {
+        section.scroll {
             h2 { "Referrers" }
             @if referrers.is_empty() { p.empty { "No signature, SBOM or other artifact refers to this manifest." } }
             @else {
@@ -194,7 +194,7 @@ pub async fn page(v: Viewer, name: &str, digest: &str) -> UiResult {
                         @for r in &referrers {
                             tr.referrer {
                                 td.artifact-type { (r.artifact_type.as_deref().unwrap_or(&r.media_type)) }
-                                td { a href=(manifest_link(&repo, &r.digest)) { code.digest { (r.digest) } } }
+                                td { a href=(manifest_link(&repo, &r.digest)) { code.digest title=(r.digest) { (r.digest) } } }
                                 td { (fmt::size_html(r.size)) }
                             }
                         }
@@ -205,7 +205,7 @@ pub async fn page(v: Viewer, name: &str, digest: &str) -> UiResult {
         @if granted.contains(Actions::DELETE) {
             section.danger {
                 h2 { "Delete" }
-                form #delete-manifest-form  method="post" action=(format!("{}/delete", manifest_link(&repo, digest.as_str()))) {
+                form #delete-manifest-form method="post" action=(format!("{}/delete", manifest_link(&repo, digest.as_str()))) {
                     (csrf_field(v.csrf()))
                     button.danger type="submit" { "Delete manifest" }
                 }
@@ -217,7 +217,7 @@ pub async fn page(v: Viewer, name: &str, digest: &str) -> UiResult {
 
 fn platforms_table(repo: &RepoName, s: &Summary) -> Markup {
     html! {
-        section {
+        section.scroll {
             h2 { "Platforms" }
             table #platforms {
                 thead { tr { th { "Platform" } th { "Digest" } th { "Size" } } }
@@ -225,7 +225,7 @@ fn platforms_table(repo: &RepoName, s: &Summary) -> Markup {
                     @for m in &s.manifests {
                         tr.platform {
                             td { (m.platform.as_deref().unwrap_or("—")) }
-                            td { a href=(manifest_link(repo, &m.digest)) { code.digest { (m.digest) } } }
+                            td { a href=(manifest_link(repo, &m.digest)) { code.digest title=(m.digest) { (m.digest) } } }
                             td { (fmt::size_html(m.size)) }
                         }
                     }
@@ -237,16 +237,16 @@ fn platforms_table(repo: &RepoName, s: &Summary) -> Markup {
 
 fn layers_table(s: &Summary) -> Markup {
     html! {
-        section {
+        section.scroll {
             h2 { "Layers" }
             table #layers {
                 thead { tr { th { "#" } th { "Digest" } th { "Media type" } th { "Size" } } }
                 tbody {
                     @if let Some(c) = &s.config {
-                        tr.config-blob { td { "config" } td { code.digest { (c.digest) } } td { (c.media_type) } td { (fmt::size_html(c.size)) } }
+                        tr.config-blob { td { "config" } td { code.digest title=(c.digest) { (c.digest) } } td { (c.media_type) } td { (fmt::size_html(c.size)) } }
                     }
                     @for (i, l) in s.layers.iter().enumerate() {
-                        tr.layer { td { (i + 1) } td { code.digest { (l.digest) } } td { (l.media_type) } td { (fmt::size_html(l.size)) } }
+                        tr.layer { td { (i + 1) } td { code.digest title=(l.digest) { (l.digest) } } td { (l.media_type) } td { (fmt::size_html(l.size)) } }
                     }
                 }
             }

@@ -48,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/collections", post(browse::create_collection))
         .route("/ui/c/{collection}", get(browse::collection))
         .route("/ui/c/{collection}/visibility", post(browse::visibility))
+        .route("/ui/c/{collection}/delete", post(browse::delete))
         .route("/ui/c/{collection}/members", get(members::page).post(members::add))
         .route("/ui/c/{collection}/members/remove", post(members::remove))
         .route("/ui/r/{*path}", get(repo::get).post(repo::post))

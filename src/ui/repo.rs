@@ -23,6 +23,7 @@ enum Route<'a> {
     Manifest(&'a str, &'a str),
     DeleteManifest(&'a str, &'a str),
     DeleteTag(&'a str, &'a str),
+    DeleteRepository(&'a str),
     Unknown,
 }
 
@@ -33,6 +34,7 @@ fn route(path: &str) -> Route<'_> {
         ["manifests", d] => Route::Manifest(repo, d),
         ["manifests", d, "delete"] => Route::DeleteManifest(repo, d),
         ["tags", t, "delete"] => Route::DeleteTag(repo, t),
+        ["delete"] => Route::DeleteRepository(repo),
         _ => Route::Unknown,
     }
 }
@@ -48,6 +50,11 @@ pub async fn get(v: Viewer, Path(path): Path<String>, Query(q): Query<ListQuery>
 
 /// `POST /ui/r/{*path}`: tag and manifest deletes (owners and staff).
 pub async fn post(Path(path): Path<String>, p: Posted) -> UiResult {
+    if let Route::DeleteRepository(name) = route(&path) {
+        let repo = name.parse::<RepoName>().map_err(|_| UiError::NotFound)?;
+        p.v.manager().delete_repository(&p.v.actor, repo.as_str()).await?;
+        return Ok(layout::see_other(&format!("/ui/c/{}", repo.collection())));
+    }
     let (name, reference) = match route(&path) {
         Route::DeleteTag(repo, t) => (repo, t.parse::<Tag>().map(Reference::Tag).map_err(|_| UiError::NotFound)?),
         Route::DeleteManifest(repo, d) => {
@@ -145,7 +152,7 @@ async fn tags_page(v: Viewer, name: &str, q: ListQuery) -> UiResult {
                                 td { a href=(format!("{base}/-/manifests/{}", r.digest)) { code.digest title=(r.digest) { (r.digest) } } }
                                 td { (fmt::size_html(r.size)) }
                                 td { (fmt::time_html(r.updated_at)) }
-                                td.platforms { (r.platforms.join(", ")) }
+                                td.platforms { @if r.platforms.is_empty() { "—" } @else { (r.platforms.join(", ")) } }
                                 @if deletes {
                                     td {
                                         form.delete-tag method="post" action=(format!("{base}/-/tags/{}/delete", r.name)) {
@@ -161,6 +168,16 @@ async fn tags_page(v: Viewer, name: &str, q: ListQuery) -> UiResult {
             }
         }
         (pager(&base, &q.q, page, total))
+        @if deletes {
+            section.danger {
+                h2 { "Delete" }
+                p.hint { "Deletes the repository with every manifest and tag in it." }
+                form #delete-repository-form method="post" action=(format!("{base}/-/delete")) {
+                    (csrf_field(v.csrf()))
+                    button.danger type="submit" { "Delete repository" }
+                }
+            }
+        }
     };
     Ok(layout::ok(&v.chrome(), repo.as_str(), content))
 }
@@ -175,6 +192,7 @@ mod tests {
         assert_eq!(route("a/b/-/manifests/sha256:x"), Route::Manifest("a/b", "sha256:x"));
         assert_eq!(route("a/-/manifests/sha256:x/delete"), Route::DeleteManifest("a", "sha256:x"));
         assert_eq!(route("a/b/c/-/tags/v1/delete"), Route::DeleteTag("a/b/c", "v1"));
+        assert_eq!(route("a/b/-/delete"), Route::DeleteRepository("a/b"));
         assert_eq!(route("a/-/tags/v1"), Route::Unknown);
         assert_eq!(route("a/-/blobs/x"), Route::Unknown);
     }

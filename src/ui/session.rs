@@ -3,8 +3,9 @@
 //!
 //! The cookie holds 32 random bytes; the table keeps their SHA-256, the user, the session's
 //! CSRF secret and its expiry. Every request reads the session joined with its user, so
-//! sign-out (the row goes), deactivation, deletion (cascade) and a password change after
-//! sign-in (`created_at < password_changed_at`) take effect at once, on every replica.
+//! sign-out (the row goes), deactivation, deletion (cascade) and a password change (both
+//! delete the user's rows in `db::users`; a session older than the password, or of an
+//! inactive user, is refused as well) take effect at once, on every replica.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -83,12 +84,6 @@ pub async fn create(db: &Db, user_id: i64, ttl_secs: u64) -> Result<String, DbEr
 /// Ends one session.
 pub async fn delete(db: &Db, id_hash: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
-    Ok(())
-}
-
-/// Ends every session of a user (after a password change).
-pub async fn delete_all_of(db: &Db, user_id: i64) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM ui_sessions WHERE user_id = $1").bind(user_id).execute(&db.pool).await?;
     Ok(())
 }
 

@@ -100,7 +100,7 @@ pub async fn show(v: Viewer, Path(name): Path<String>) -> UiResult {
             }
             section.danger {
                 h2 { "Delete" }
-                form #delete-team-form  method="post" action=(format!("{base}/delete")) {
+                form #delete-team-form method="post" action=(format!("{base}/delete")) {
                     (csrf_field(v.csrf()))
                     button.danger type="submit" { "Delete team" }
                 }

@@ -39,6 +39,8 @@ mod s3_crash;
 mod tags;
 mod tls;
 mod token;
+mod ui;
+mod ui_privacy;
 mod upload_race;
 mod uploads;
 mod wire;
