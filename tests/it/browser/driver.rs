@@ -285,6 +285,14 @@ impl Browser {
         self.wait_for_new_document(&before).await;
     }
 
+    /// Clicks the link `css` and waits until the page it leads to is loaded.
+    pub async fn follow(&self, css: &str) {
+        let link = self.find(css).await;
+        let before = self.navigation_id().await;
+        link.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.wait_for_new_document(&before).await;
+    }
+
     /// An id of the current document (its time origin), to notice a navigation.
     async fn navigation_id(&self) -> String {
         let v = self.client().execute("return String(performance.timeOrigin);", vec![]).await.unwrap_or(Value::Null);
@@ -303,7 +311,7 @@ impl Browser {
             if self.navigation_id().await != before && ready.as_deref() == Some("complete") {
                 return;
             }
-            assert!(Instant::now() < deadline, "the form post did not lead to a new page within 30 s");
+            assert!(Instant::now() < deadline, "the click did not lead to a new page within 30 s");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -27,10 +27,10 @@ async fn sign_in_and_browse_to_a_pushed_manifest() {
     assert_eq!(same_site.as_deref(), Some("Lax"), "berth_session must be SameSite=Lax");
     assert!(b.text("#logout-form").await.contains("Sign out") || b.exists("#logout-form button").await);
 
-    b.find("a[href=\"/ui/c/shop\"]").await.click().await.expect("open the collection");
+    b.follow("a[href=\"/ui/c/shop\"]").await;
     assert_eq!(b.path().await, "/ui/c/shop");
     assert_eq!(b.status().await, 200);
-    b.find("a[href=\"/ui/r/shop/web\"]").await.click().await.expect("open the repository");
+    b.follow("a[href=\"/ui/r/shop/web\"]").await;
     assert_eq!(b.path().await, "/ui/r/shop/web");
     assert_eq!(b.status().await, 200);
 
@@ -51,7 +51,7 @@ async fn sign_in_and_browse_to_a_pushed_manifest() {
         );
     }
 
-    b.find(&format!("{row} a[href*=\"/-/manifests/\"]")).await.click().await.expect("open the manifest");
+    b.follow(&format!("{row} a[href*=\"/-/manifests/\"]")).await;
     assert_eq!(b.path().await, format!("/ui/r/shop/web/-/manifests/{pushed}"));
     assert_eq!(b.status().await, 200);
     assert_eq!(b.text("#manifest-digest").await, pushed, "the manifest page shows another digest");
