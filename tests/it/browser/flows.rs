@@ -192,3 +192,43 @@ async fn sign_out_ends_the_session() {
     assert!(location.starts_with("/ui/login"), "redirected to {location}");
     b.close().await;
 }
+
+/// A wrong password gives the form again with an error (401) and no session; the form works
+/// from the keyboard alone: type, Tab to the password, Enter.
+#[tokio::test]
+async fn bad_password_then_keyboard_sign_in() {
+    let s = TestServer::start().await;
+    users(&s, &["kim"]).await;
+    let Some(b) = Browser::start().await else { return };
+    b.goto(&s.url("/ui/login")).await;
+    b.submit_form("#login-form", &[("username", "kim"), ("password", "not-the-password")]).await;
+    assert_eq!(b.status().await, 401);
+    assert_eq!(b.path().await, "/ui/login");
+    assert!(b.text("p.error").await.contains("Invalid"), "no error shown");
+    assert!(b.cookie("berth_session").await.is_none(), "a failed sign-in set a session cookie");
+
+    let user = b.find("#login-form input[name=\"username\"]").await;
+    user.clear().await.expect("clear");
+    user.send_keys("kim").await.expect("type the username");
+    user.send_keys(TAB).await.expect("Tab");
+    let focused = b.client().active_element().await.expect("focused element");
+    assert_eq!(
+        focused.attr("name").await.expect("name").as_deref(),
+        Some("password"),
+        "Tab does not reach the password"
+    );
+    let before = b.path().await;
+    focused.send_keys(&format!("{PASSWORD}{ENTER}")).await.expect("type the password and Enter");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b.path().await == before {
+        assert!(std::time::Instant::now() < deadline, "Enter did not submit the form");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.path().await, "/ui/");
+    assert!(b.body_text().await.contains("kim"), "not signed in as kim");
+    b.close().await;
+}
+
+/// WebDriver's Tab and Enter keys.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
