@@ -4,13 +4,15 @@
 //! what a page changed (or must not have changed) is checked through the registry and
 //! management APIs, and images come from a real client (skopeo).
 //!
-//! `browser::driver` owns Chromium's lifetime; `browser::setup` the users, logins and pushes.
+//! `browser::driver` owns Chromium's lifetime, `browser::page` reads and works pages, and
+//! `browser::setup` makes users, signs in and pushes.
 //! `docs/screenshots.sh` regenerates `docs/screenshots/` through `browser::screenshots`.
 
 mod console;
 mod csrf;
 mod driver;
 mod flows;
+mod page;
 mod privacy;
 mod screenshots;
 mod setup;
