@@ -57,10 +57,13 @@ pub async fn users(v: Viewer, Query(q): Query<ListQuery>) -> UiResult {
                             td.state { @if u.active { "active" } @else { span.badge.private { "deactivated" } } }
                             td { (fmt::time_html(u.created_at)) }
                             td {
+                                // Deactivating yourself is refused; the button is not offered.
+                                @if u.username != v.actor.username {
                                 form.user-active.inline method="post" action=(action) {
                                     (csrf_field(v.csrf()))
                                     input type="hidden" name="active" value=(if u.active { "false" } else { "true" });
                                     button type="submit" .danger[u.active] { @if u.active { "Deactivate" } @else { "Activate" } }
+                                }
                                 }
                             }
                         }

@@ -140,7 +140,9 @@ async fn config_json(v: &Viewer, repo: &RepoName, config: &Desc) -> Result<Optio
         Ok(_) | Err(crate::registry::RegistryError::BlobUnknown) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    Ok(serde_json::from_slice(&bytes).ok())
+    // Only an image config (an artifact's config, e.g. a Helm chart's, is shown as a blob).
+    let v: Option<Value> = serde_json::from_slice(&bytes).ok();
+    Ok(v.filter(|c| c.get("os").is_some() || c.get("architecture").is_some()))
 }
 
 fn manifest_link(repo: &RepoName, digest: &str) -> String {

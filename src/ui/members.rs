@@ -1,12 +1,12 @@
 //! A collection's owners and contributors (users or teams), and managing them.
 
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use maud::html;
 
 use super::{
     Posted, UiError, UiResult, Viewer,
     browse::visibility_badge,
-    layout::{self, csrf_field},
+    layout::{self, ListQuery, csrf_field, pager, search},
 };
 use crate::{auth::rules::Actions, manage::MemberKind};
 
@@ -25,17 +25,18 @@ fn members(c: &crate::manage::CollectionOut) -> Vec<(String, String, &'static st
 }
 
 /// `GET /ui/c/{collection}/members`
-pub async fn page(v: Viewer, Path(name): Path<String>) -> UiResult {
+pub async fn page(v: Viewer, Path(name): Path<String>, Query(q): Query<ListQuery>) -> UiResult {
     let c = v.manager().show_collection(&v.actor, &name).await?;
     let manages = v.manager().collection_actions(&v.actor, &name).await? == Actions::ALL;
     let base = format!("/ui/c/{}", c.name);
-    let rows = members(&c);
+    let (rows, page, total) = q.slice(members(&c), |m| &m.1);
     let content = html! {
         nav.crumbs aria-label="Breadcrumb" {
             a href="/ui/" { "Collections" } " / " a href=(base) { (c.name) } " / " span { "Members" }
         }
         h1 { "Members of " (c.name) " " (visibility_badge(c.private)) }
         p.hint { "Owners pull, push, delete and manage the collection; contributors pull and push." }
+        (search(&format!("{base}/members"), &q.q, "Find a member"))
         div.scroll {
             table #members {
                 thead { tr { th { "Member" } th { "Kind" } th { "Role" } @if manages { th { span.sr-only { "Actions" } } } } }
@@ -62,6 +63,7 @@ pub async fn page(v: Viewer, Path(name): Path<String>) -> UiResult {
                 }
             }
         }
+        (pager(&format!("{base}/members"), &q.q, page, total))
         @if manages {
             section {
                 h2 { "Add a member" }

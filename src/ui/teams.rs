@@ -62,19 +62,21 @@ pub async fn create(p: Posted) -> UiResult {
 }
 
 /// `GET /ui/teams/{team}`
-pub async fn show(v: Viewer, Path(name): Path<String>) -> UiResult {
+pub async fn show(v: Viewer, Path(name): Path<String>, Query(q): Query<ListQuery>) -> UiResult {
     v.user_id()?;
     let t = v.manager().show_team(&v.actor, &name).await?;
     let manages = v.is_staff() || t.owner == v.actor.username;
     let base = format!("/ui/teams/{}", t.name);
+    let (members, page, total) = q.slice(t.members.clone(), String::as_str);
     let content = html! {
         nav.crumbs aria-label="Breadcrumb" { a href="/ui/teams" { "Teams" } " / " span { (t.name) } }
         h1 { "Team " (t.name) }
         p.meta { "Owner: " strong #team-owner { (t.owner) } }
         h2 { "Members" }
-        @if t.members.is_empty() { p.empty { "No members yet." } }
+        (search(&base, &q.q, "Find a member"))
+        @if members.is_empty() { p.empty { "No member to show." } }
         ul.members #team-members {
-            @for m in &t.members {
+            @for m in &members {
                 li data-member=(m) {
                     span { (m) }
                     @if manages {
@@ -88,6 +90,7 @@ pub async fn show(v: Viewer, Path(name): Path<String>) -> UiResult {
                 }
             }
         }
+        (pager(&base, &q.q, page, total))
         @if manages {
             section {
                 h2 { "Add a member" }

@@ -477,6 +477,8 @@ async fn owners_manage_members_and_the_contributor_can_then_push_with_a_ui_token
     assert_eq!(c["contributors"], json!([{"user": "carl"}]));
     let (_, members) = olive.get("/ui/c/proj/members").await;
     assert!(members.contains("data-member=\"user:carl\"") && members.contains("id=\"add-member-form\""), "{members}");
+    let (_, found) = olive.get("/ui/c/proj/members?q=CAR").await;
+    assert!(found.contains("data-member=\"user:carl\"") && !found.contains("data-member=\"user:olive\""), "{found}");
 
     // carl makes an API token in the interface and pushes with it.
     let carl = Browser::login(&s, "carl", "carl-pw").await;
