@@ -1,6 +1,6 @@
 //! The privacy matrix in the browser (issue 11 §4): every page of a collection, seen by
-//! anonymous, a non-member, a contributor, an owner and staff, on a public and a private
-//! collection. A page the viewer may not see must be exactly the page of an absent
+//! anonymous, a non-member, a contributor, an owner (directly and through a team) and staff
+//! (admin and superuser), on a public and a private collection. A page the viewer may not see must be exactly the page of an absent
 //! collection (same status, same document once the name is blanked out); a page they may
 //! see shows its content, and management forms appear only for owners and staff.
 
@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::Browser;
 use super::setup::{PASSWORD, api_collection, api_push, forget, image, login, users};
-use crate::common::{ADMIN_PASSWORD, ADMIN_USER, TestServer};
+use crate::common::{ADMIN, ADMIN_PASSWORD, ADMIN_USER, TestServer, api_expect};
+use reqwest::Method;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Who {
@@ -16,6 +17,8 @@ enum Who {
     Outsider,
     Contributor,
     Owner,
+    TeamOwner,
+    Admin,
     Staff,
 }
 
@@ -26,16 +29,18 @@ impl Who {
             Who::Outsider => Some(("nina", PASSWORD)),
             Who::Contributor => Some(("cora", PASSWORD)),
             Who::Owner => Some(("ola", PASSWORD)),
+            Who::TeamOwner => Some(("tom", PASSWORD)),
+            Who::Admin => Some(("adam", PASSWORD)),
             Who::Staff => Some((ADMIN_USER, ADMIN_PASSWORD)),
         }
     }
 
     fn sees(self, private: bool) -> bool {
-        !private || matches!(self, Who::Contributor | Who::Owner | Who::Staff)
+        !private || !matches!(self, Who::Anonymous | Who::Outsider)
     }
 
     fn manages(self) -> bool {
-        matches!(self, Who::Owner | Who::Staff)
+        matches!(self, Who::Owner | Who::TeamOwner | Who::Admin | Who::Staff)
     }
 }
 
@@ -77,16 +82,21 @@ fn normalised(source: &str, name: &str) -> String {
 #[tokio::test]
 async fn hidden_pages_are_the_absent_page_for_every_principal() {
     let s = TestServer::start().await;
-    users(&s, &["nina", "cora", "ola"]).await;
+    users(&s, &["nina", "cora", "ola", "tom"]).await;
+    crate::common::api_user(&s, "adam", PASSWORD, "admin").await;
+    api_expect(&s, Method::POST, "/api/v1/teams", ADMIN, Some(&json!({"name": "crew"})), 201).await;
+    api_expect(&s, Method::PUT, "/api/v1/teams/crew/members/tom", ADMIN, None, 200).await;
     let mut digests = Vec::new();
     for (c, private) in [("pubc", false), ("privc", true)] {
         api_collection(&s, c, private, &["ola"], &["cora"]).await;
+        let team = format!("/api/v1/collections/{c}/members/teams/crew");
+        api_expect(&s, Method::PUT, &team, ADMIN, Some(&json!({"role": "owner"})), 200).await;
         let d = api_push(&s, &format!("{c}/app"), "1", &image(c, &json!({}))).await;
         digests.push((c, private, d));
     }
     let Some(b) = Browser::start().await else { return };
 
-    for who in [Who::Anonymous, Who::Outsider, Who::Contributor, Who::Owner, Who::Staff] {
+    for who in [Who::Anonymous, Who::Outsider, Who::Contributor, Who::Owner, Who::TeamOwner, Who::Admin, Who::Staff] {
         forget(&b).await;
         if let Some((user, password)) = who.credentials() {
             login(&b, &s, user, password).await;
