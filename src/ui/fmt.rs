@@ -64,6 +64,57 @@ pub fn time_html(secs: i64) -> Markup {
     html! { time datetime=(exact) title=(exact) { (ago(secs, crate::db::now())) } }
 }
 
+/// Unix seconds of an RFC 3339 time (`2024-05-01T12:00:00Z`, fractions and offsets
+/// allowed), as image configs write `created`; `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && rest.get(3..4) == Some(":") => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (rest.get(1..3)?.parse::<i64>().ok()? * 3600 + rest.get(4..6)?.parse::<i64>().ok()? * 60)
+        }
+        _ => return None,
+    };
+    // Days from civil (H. Hinnant), proleptic Gregorian.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + mi * 60 + sec - offset)
+}
+
+/// An RFC 3339 time from a document: relative, with the text as written on hover; text
+/// that is not such a time is shown as it is.
+pub fn written_time_html(s: &str) -> Markup {
+    match parse_rfc3339(s) {
+        Some(secs) => html! { time datetime=(s) title=(s) { (ago(secs, crate::db::now())) } },
+        None => html! { (s) },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +130,27 @@ mod tests {
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
+    }
+
+    #[test]
+    fn rfc3339_round_trips() {
+        for secs in [0, 951_782_400, 1_700_000_000, 1_767_323_045] {
+            assert_eq!(parse_rfc3339(&rfc3339(secs)), Some(secs), "{}", rfc3339(secs));
+        }
+        assert_eq!(parse_rfc3339("2026-01-02T03:04:05.123456789Z"), parse_rfc3339("2026-01-02T03:04:05Z"));
+        assert_eq!(parse_rfc3339("2026-01-02T05:04:05+02:00"), parse_rfc3339("2026-01-02T03:04:05Z"));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-01-02T03:04:05",
+            "2026-01-02T03:04:05+0200",
+            "2026-01-02T03:04:05+\u{e9}\u{e9}0",
+            "2026-01-02T03:04:05+0\u{e9}\u{e9}",
+            "2026-01-02T03:04:0\u{e9}Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

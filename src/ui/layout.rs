@@ -22,6 +22,8 @@ pub fn page(chrome: &Chrome, title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · berth" }
+                // No favicon request (it would be a 404 in every console).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(ASSET_CSS);
                 script src=(ASSET_JS) defer {}
             }

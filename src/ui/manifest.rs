@@ -283,7 +283,7 @@ fn config_section(c: &Value) -> Markup {
             h2 { "Config" }
             dl.facts {
                 dt { "OS/arch" } dd #config-platform { (platform) }
-                @if !s("created").is_empty() { dt { "Created" } dd #config-created { time datetime=(s("created")) { (s("created")) } } }
+                @if !s("created").is_empty() { dt { "Created" } dd #config-created { (fmt::written_time_html(s("created"))) } }
                 @if let Some(e) = argv(inner.get("Entrypoint")) { dt { "Entrypoint" } dd { code #config-entrypoint { (e) } } }
                 @if let Some(cmd) = argv(inner.get("Cmd")) { dt { "Cmd" } dd { code #config-cmd { (cmd) } } }
                 @if let Some(w) = inner.get("WorkingDir").and_then(Value::as_str).filter(|w| !w.is_empty()) { dt { "Working dir" } dd { code { (w) } } }

@@ -40,6 +40,7 @@ mod tags;
 mod tls;
 mod token;
 mod ui;
+mod ui_pages;
 mod ui_privacy;
 mod upload_race;
 mod uploads;
