@@ -12,6 +12,7 @@ mod accounts;
 mod api;
 mod binary;
 mod blobs;
+mod browser;
 mod config_strict;
 mod crash;
 mod fsck;
