@@ -12,6 +12,7 @@ pub mod password;
 pub mod rules;
 pub mod scope;
 pub mod service;
+pub mod sessions;
 pub mod throttle;
 pub mod token;
 pub mod users;

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod manifests;
 pub mod policies;
 pub mod repos;
+pub mod sessions;
 pub mod teams;
 pub mod throttle;
 pub mod uploads;

@@ -143,7 +143,6 @@ pub async fn password(ext: Extensions, p: Posted) -> UiResult {
     let v = &p.v;
     let uid = v.user_id()?;
     let (current, new) = (p.form.get("current_password").unwrap_or(""), p.form.text("new_password")?);
-    let db = &v.app.registry.db;
     match v.app.tokens.login(&v.actor.username, current, client_ip(&ext)).await {
         Ok(who) if who.api_token_id.is_none() => {}
         Ok(_) | Err(LoginError::Invalid) => return Err(UiError::Forbidden("the current password is wrong".into())),
@@ -154,7 +153,7 @@ pub async fn password(ext: Extensions, p: Posted) -> UiResult {
     // This ends every session of the user, this one included (see `db::users::set_password`).
     v.manager().set_own_password(&v.actor, new).await?;
     let ttl = v.app.config.ui.session_ttl_secs;
-    let cookie = session::create(db, uid, ttl).await?;
+    let cookie = v.app.tokens.start_session(uid, ttl).await?;
     let mut r = redirect(v, "/ui/account", Flash::PasswordChanged);
     let set = session::set_cookie(COOKIE, &cookie, "/ui", ttl, v.app.secure_cookies());
     r.headers_mut().append(header::SET_COOKIE, set);

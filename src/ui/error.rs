@@ -13,7 +13,7 @@ use super::{
     layout,
     request::{Chrome, ChromeSlot},
 };
-use crate::{manage::ManageError, registry::RegistryError};
+use crate::{auth::credentials::CredentialError, manage::ManageError, registry::RegistryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UiError {
@@ -172,6 +172,17 @@ pub async fn render(mut req: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     r
+}
+
+impl From<CredentialError> for UiError {
+    fn from(e: CredentialError) -> Self {
+        match e {
+            CredentialError::Invalid => UiError::SignIn(String::new()),
+            CredentialError::Busy(_) => UiError::Throttled(crate::auth::password::BUSY_RETRY_SECS),
+            CredentialError::Unavailable => UiError::Unavailable,
+            CredentialError::Internal(e) => UiError::Internal(e),
+        }
+    }
 }
 
 #[cfg(test)]

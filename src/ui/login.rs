@@ -58,7 +58,7 @@ fn login_page(status: StatusCode, csrf: &str, next: &str, username: &str, error:
 /// `GET /ui/login`: the form (signed-in viewers go on to the interface).
 pub async fn form(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<Next>) -> UiResult {
     let next = q.next.as_deref().and_then(safe_next).unwrap_or("");
-    if session::current(&app.registry.db, &headers).await?.is_some() {
+    if session::current(&app.tokens, &headers).await?.is_some() {
         return Ok(layout::see_other(if next.is_empty() { "/ui/" } else { next }));
     }
     let secret = match session::cookie(&headers, LOGIN_COOKIE).filter(|c| c.len() == 43) {
@@ -89,7 +89,6 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
     if secret.starts_with(API_TOKEN_PREFIX) {
         return Ok(again(StatusCode::UNAUTHORIZED, "Sign in with your password, not an API token."));
     }
-    let db = &app.registry.db;
     let who = match app.tokens.login(username, secret, client_ip(&ext)).await {
         Ok(who) => who,
         Err(LoginError::Invalid) => return Ok(again(StatusCode::UNAUTHORIZED, "Invalid username or password.")),
@@ -108,7 +107,7 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
         Err(LoginError::Internal(e)) => return Err(UiError::Internal(e)),
     };
     let ttl = app.config.ui.session_ttl_secs;
-    let cookie = session::create(db, who.user.id, ttl).await?;
+    let cookie = app.tokens.start_session(who.user.id, ttl).await?;
     let secure = app.secure_cookies();
     let mut r = layout::see_other(if next.is_empty() { "/ui/" } else { next });
     let h = r.headers_mut();
@@ -125,7 +124,7 @@ pub async fn logout(v: Viewer, body: Bytes) -> UiResult {
     if !session::same_secret(&s.csrf, Fields::parse(&body).get("csrf").unwrap_or("")) {
         return Err(UiError::Csrf);
     }
-    session::delete(&app.registry.db, &s.id_hash).await?;
+    app.tokens.end_session(&s.id_hash).await?;
     let mut r = layout::see_other("/ui/login");
     r.headers_mut().append(header::SET_COOKIE, session::set_cookie(COOKIE, "", "/ui", 0, app.secure_cookies()));
     Ok(r.into_response())

@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = UiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Viewer, UiError> {
-        let session = super::session::current(&app.registry.db, &parts.headers).await.map_err(anyhow::Error::from)?;
+        let session = super::session::current(&app.tokens, &parts.headers).await?;
         let actor = match &session {
             Some(s) => {
                 crate::ops::context::set_principal(&s.username);

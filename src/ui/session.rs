@@ -1,18 +1,11 @@
-//! Web-interface sessions: the `berth_session` cookie and the `ui_sessions` table (the only
-//! SQL of the web interface lives here).
-//!
-//! The cookie holds 32 random bytes; the table keeps their SHA-256, the user, the session's
-//! CSRF secret and its expiry. Every request reads the session joined with its user, so
-//! sign-out (the row goes), deactivation, deletion (cascade) and a password change (both
-//! delete the user's rows in `db::users`; a session older than the password, or of an
-//! inactive user, is refused as well) take effect at once, on every replica.
+//! Web-interface sessions: the `berth_session` cookie. The sessions themselves are a
+//! credential of the token service ([`crate::auth::sessions`]): the cookie holds a random
+//! secret whose SHA-256 names a row with the user, the CSRF secret and the expiry, re-read on
+//! every request (sign-out, deactivation, a password change or a directory removal end it).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
-use crate::{
-    auth::{password, rules::AccountRole},
-    db::{self, Db, DbError},
-};
+use crate::auth::{TokenService, credentials::CredentialError, rules::AccountRole};
 
 pub const COOKIE: &str = "berth_session";
 /// The pre-sign-in cookie that the login form's `csrf` field must match (double submit).
@@ -41,50 +34,15 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The session the request's cookie names, if it is live and its user may still sign in.
-pub async fn current(db: &Db, headers: &HeaderMap) -> Result<Option<Session>, DbError> {
-    let Some(secret) = cookie(headers, COOKIE).filter(|s| !s.is_empty() && s.len() <= 128) else {
-        return Ok(None);
-    };
-    let id_hash = password::secret_hash(secret);
-    type Row = (i64, String, String, String, i64, i64, i64);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT s.user_id, s.csrf, u.username, u.role, u.active, u.password_changed_at, s.created_at \
-         FROM ui_sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
-    )
-    .bind(&id_hash)
-    .bind(db::now())
-    .fetch_optional(&db.pool)
-    .await?;
-    let Some((user_id, csrf, username, role, active, changed_at, created_at)) = row else { return Ok(None) };
-    let Some(role) = AccountRole::parse(&role) else { return Ok(None) };
-    if active == 0 || created_at < changed_at {
-        return Ok(None);
-    }
-    Ok(Some(Session { id_hash, user_id, username, role, csrf }))
-}
-
-/// Starts a session for `user_id`; returns the cookie secret. Expired rows go first.
-pub async fn create(db: &Db, user_id: i64, ttl_secs: u64) -> Result<String, DbError> {
-    let now = db::now();
-    sqlx::query("DELETE FROM ui_sessions WHERE expires_at <= $1").bind(now).execute(&db.pool).await?;
-    let secret = password::random_secret("");
-    let csrf = password::random_secret("");
-    let ttl = i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2);
-    sqlx::query("INSERT INTO ui_sessions (id_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(password::secret_hash(&secret))
-        .bind(user_id)
-        .bind(csrf)
-        .bind(now)
-        .bind(now.saturating_add(ttl))
-        .execute(&db.pool)
-        .await?;
-    Ok(secret)
-}
-
-/// Ends one session.
-pub async fn delete(db: &Db, id_hash: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM ui_sessions WHERE id_hash = $1").bind(id_hash).execute(&db.pool).await?;
-    Ok(())
+pub async fn current(tokens: &TokenService, headers: &HeaderMap) -> Result<Option<Session>, CredentialError> {
+    let Some(secret) = cookie(headers, COOKIE) else { return Ok(None) };
+    Ok(tokens.session(secret).await?.map(|s| Session {
+        id_hash: s.id_hash,
+        user_id: s.who.user.id,
+        username: s.who.user.username,
+        role: s.who.user.role,
+        csrf: s.csrf,
+    }))
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, `Secure` when served over TLS; `max_age`

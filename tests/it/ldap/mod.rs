@@ -531,3 +531,25 @@ async fn a_directory_user_pushes_into_the_collection_their_group_owns() {
     let token = s.token(Some(("bob", "bob-pw")), &["repository:devs/tool:pull"]).await;
     expect_status(s.get("/v2/devs/tool/manifests/1", Some(&token)).await, 200, "manifest pushed by skopeo").await;
 }
+
+#[tokio::test]
+async fn a_directory_users_web_session_ends_with_their_directory_entry() {
+    let slapd = Slapd::start(None);
+    let s = start(&slapd).await;
+    let b = crate::ui::Browser::login(&s, "carol", "carol-pw").await;
+    let (status, body) = b.get("/ui/account").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("carol"), "{body}");
+
+    // Gone from the directory: with no caching of its word, the next page asks it again
+    // and the session no longer signs carol in.
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", person_dn("carol")));
+    let r = b.get_response("/ui/account").await;
+    assert_eq!(r.status(), 303, "a removed directory user's session");
+    assert!(crate::ui::location(&r).starts_with("/ui/login"), "{}", crate::ui::location(&r));
+
+    // The directory down: the session's check answers 503, never a silent pass.
+    let d = crate::ui::Browser::login(&s, "dave", "dave-pw").await;
+    drop(slapd);
+    assert_eq!(d.get_response("/ui/account").await.status(), 503);
+}
