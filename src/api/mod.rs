@@ -3,6 +3,7 @@
 //! call `crate::manage`; errors leave as `{"error","message"}` with the §8 status codes.
 
 mod collections;
+pub mod openapi;
 mod people;
 
 use axum::{
@@ -25,7 +26,7 @@ use crate::{
 };
 
 pub fn routes() -> Router<AppState> {
-    Router::new().merge(people::routes()).merge(collections::routes())
+    Router::new().merge(people::routes()).merge(collections::routes()).merge(openapi::routes())
 }
 
 #[derive(Debug)]

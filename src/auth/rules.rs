@@ -85,7 +85,7 @@ impl Role {
 
 /// The role an account holds (what `users.role` stores). Unlike [`Role`] it has no
 /// anonymous, so an account can never be given that role, or have it turned into another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountRole {
     Superuser,

@@ -13,24 +13,26 @@ use crate::{
     names::{CollectionName, RepoName},
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CollectionSummary {
     pub name: String,
     pub private: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CollectionOut {
     pub name: String,
     pub private: bool,
+    #[schema(value_type = Vec<crate::api::openapi::MemberRef>)]
     pub owners: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<crate::api::openapi::MemberRef>)]
     pub contributors: Vec<serde_json::Value>,
     pub repositories: Vec<String>,
     /// Blob and manifest bytes in its repositories; a blob several share counts once.
     pub size_bytes: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TagOut {
     pub name: String,
     pub digest: String,
@@ -38,7 +40,7 @@ pub struct TagOut {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RepositoryOut {
     pub name: String,
     pub tags: Vec<TagOut>,

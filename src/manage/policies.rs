@@ -7,7 +7,7 @@ use super::{Actor, ManageError, Manager, Result};
 use crate::{db::policies::PolicyRow, registry::policy::Policy};
 
 /// A policy as sent: every field optional; a PUT replaces the whole policy.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyIn {
     /// Retention keeps the newest N tags (by last push)…
@@ -22,14 +22,14 @@ pub struct PolicyIn {
     pub immutable_tags: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum DurationIn {
     Secs(u64),
     Text(String),
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PolicyOut {
     pub collection: String,
     pub keep_newest: Option<i64>,

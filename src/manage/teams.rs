@@ -9,7 +9,7 @@ use crate::{
     names::CollectionName,
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TeamOut {
     pub name: String,
     pub owner: String,

@@ -13,7 +13,7 @@ use crate::{
     db::{self, users::NewApiToken},
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     pub username: String,
     pub role: AccountRole,
@@ -21,7 +21,7 @@ pub struct UserOut {
     pub created_at: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenOut {
     pub id: String,
     pub name: String,
