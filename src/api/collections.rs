@@ -39,6 +39,7 @@ struct NewCollection {
 #[utoipa::path(
     post,
     path = "/api/v1/collections",
+    operation_id = "create_collection",
     tag = "collections",
     request_body = NewCollection,
     responses(
@@ -57,6 +58,7 @@ async fn create(ctx: Ctx, bytes: Bytes) -> ApiResult {
 #[utoipa::path(
     get,
     path = "/api/v1/collections",
+    operation_id = "list_collections",
     tag = "collections",
     params(("n" = Option<u32>, Query, description = "page size (default 100, at most 1000)"), ("last" = Option<String>, Query, description = "the last name of the previous page")),
     responses(
@@ -74,6 +76,7 @@ async fn list(ctx: Ctx, uri: Uri) -> ApiResult {
 #[utoipa::path(
     get,
     path = "/api/v1/collections/{name}",
+    operation_id = "show_collection",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name")),
     responses(
@@ -86,6 +89,7 @@ async fn show(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = CollectionChange)]
 #[serde(deny_unknown_fields)]
 struct Change {
     private: bool,
@@ -94,6 +98,7 @@ struct Change {
 #[utoipa::path(
     patch,
     path = "/api/v1/collections/{name}",
+    operation_id = "change_collection",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name")),
     request_body = Change,
@@ -112,6 +117,7 @@ async fn change(ctx: Ctx, Path(name): Path<String>, bytes: Bytes) -> ApiResult {
 #[utoipa::path(
     delete,
     path = "/api/v1/collections/{name}",
+    operation_id = "delete_collection",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name")),
     responses(
@@ -126,7 +132,9 @@ async fn delete(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[schema(as = MemberRole)]
 struct Role {
+    /// `owner` or `contributor`.
     role: String,
 }
 
@@ -139,6 +147,7 @@ async fn put_member(ctx: Ctx, name: &str, kind: MemberKind, member: &str, bytes:
 #[utoipa::path(
     put,
     path = "/api/v1/collections/{name}/members/users/{username}",
+    operation_id = "put_collection_user",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name"), ("username" = String, Path, description = "a user name")),
     request_body = Role,
@@ -157,6 +166,7 @@ async fn put_user(ctx: Ctx, Path((name, user)): Path<(String, String)>, bytes: B
 #[utoipa::path(
     put,
     path = "/api/v1/collections/{name}/members/teams/{team}",
+    operation_id = "put_collection_team",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name"), ("team" = String, Path, description = "a team name")),
     request_body = Role,
@@ -175,6 +185,7 @@ async fn put_team(ctx: Ctx, Path((name, team)): Path<(String, String)>, bytes: B
 #[utoipa::path(
     delete,
     path = "/api/v1/collections/{name}/members/users/{username}",
+    operation_id = "remove_collection_user",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name"), ("username" = String, Path, description = "a user name")),
     responses(
@@ -192,6 +203,7 @@ async fn remove_user(ctx: Ctx, Path((name, user)): Path<(String, String)>) -> Ap
 #[utoipa::path(
     delete,
     path = "/api/v1/collections/{name}/members/teams/{team}",
+    operation_id = "remove_collection_team",
     tag = "collections",
     params(("name" = String, Path, description = "a collection name"), ("team" = String, Path, description = "a team name")),
     responses(
@@ -209,6 +221,7 @@ async fn remove_team(ctx: Ctx, Path((name, team)): Path<(String, String)>) -> Ap
 #[utoipa::path(
     get,
     path = "/api/v1/repositories/{name}",
+    operation_id = "show_repository",
     tag = "repositories",
     params(("name" = String, Path, description = "a repository name (`collection/path`, may contain `/`)")),
     responses(
@@ -224,6 +237,7 @@ async fn show_repo(ctx: Ctx, Path(name): Path<String>) -> ApiResult {
 #[utoipa::path(
     delete,
     path = "/api/v1/repositories/{name}",
+    operation_id = "delete_repository",
     tag = "repositories",
     params(("name" = String, Path, description = "a repository name (`collection/path`, may contain `/`)")),
     responses(

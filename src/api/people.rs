@@ -294,6 +294,7 @@ async fn delete_team(ctx: Ctx, Path(team): Path<String>) -> ApiResult {
 #[utoipa::path(
     put,
     path = "/api/v1/teams/{team}/members/{username}",
+    operation_id = "add_team_member",
     tag = "teams",
     params(("team" = String, Path, description = "a team name"), ("username" = String, Path, description = "a user name")),
     responses(
@@ -311,6 +312,7 @@ async fn add_member(ctx: Ctx, Path((team, username)): Path<(String, String)>) ->
 #[utoipa::path(
     delete,
     path = "/api/v1/teams/{team}/members/{username}",
+    operation_id = "remove_team_member",
     tag = "teams",
     params(("team" = String, Path, description = "a team name"), ("username" = String, Path, description = "a user name")),
     responses(

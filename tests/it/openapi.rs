@@ -236,6 +236,10 @@ async fn references_resolve_and_statuses_follow_design() {
     }
     let error = &doc["components"]["schemas"]["ErrorBody"];
     assert_eq!(error["required"], json!(["error", "message"]), "{error}");
+    let ids: Vec<&str> =
+        operations(&doc).iter().map(|(m, p)| op(&doc, m, p)["operationId"].as_str().unwrap_or("")).collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert!(!unique.contains("") && unique.len() == ids.len(), "operationIds must be unique: {ids:?}");
     for (m, path) in operations(&doc) {
         let responses = op(&doc, &m, &path)["responses"].as_object().expect("responses");
         let success = match m.as_str() {
