@@ -15,6 +15,8 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+use self::openapi::ErrorBody;
+
 use crate::{
     auth::{
         credentials::CredentialError,
@@ -58,9 +60,7 @@ impl IntoResponse for ApiError {
             ApiError::Throttled(secs) => {
                 let mut r = (
                     StatusCode::TOO_MANY_REQUESTS,
-                    Json(serde_json::json!({
-                        "error": "too_many_requests", "message": "too many failed logins"
-                    })),
+                    Json(ErrorBody { error: "too_many_requests".into(), message: "too many failed logins".into() }),
                 )
                     .into_response();
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -78,7 +78,7 @@ impl IntoResponse for ApiError {
                 }
             },
         };
-        (status, Json(serde_json::json!({ "error": error, "message": message }))).into_response()
+        (status, Json(ErrorBody { error: error.to_owned(), message })).into_response()
     }
 }
 

@@ -46,8 +46,10 @@ fn user_id(ctx: &Ctx) -> Result<i64, ApiError> {
 )]
 async fn me(ctx: Ctx) -> ApiResult {
     let a = &ctx.actor;
-    let role = a.role.as_str();
-    Ok(json(StatusCode::OK, &serde_json::json!({ "username": a.username, "role": role, "read_only": a.read_only })))
+    Ok(json(
+        StatusCode::OK,
+        &Me { username: a.username.clone(), role: a.role.as_str().to_owned(), read_only: a.read_only },
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -306,7 +308,7 @@ async fn delete_team(ctx: Ctx, Path(team): Path<String>) -> ApiResult {
 )]
 async fn add_member(ctx: Ctx, Path((team, username)): Path<(String, String)>) -> ApiResult {
     ctx.manager().add_team_member(&ctx.actor, &team, &username).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "team": team, "user": username })))
+    Ok(json(StatusCode::OK, &TeamMembership { team, user: username }))
 }
 
 #[utoipa::path(
