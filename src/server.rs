@@ -28,6 +28,9 @@ use crate::{
 /// Shared state of a running server.
 pub struct App {
     pub registry: Registry,
+    /// The metadata database, for the token service and the management API (the registry
+    /// keeps its own handle private).
+    pub db: Db,
     pub keys: Keys,
     pub config: Config,
     /// `<public_url>/token`, the challenge's realm.
@@ -69,16 +72,16 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
     let keys = Keys::load_or_create(&db, &config.auth.service, config.auth.token_ttl_secs).await?;
     keys.spawn_refresh();
-    let store = BlobStore::open(&config).await?;
+    let store = BlobStore::open_configured(&config).await?;
     let scheme = if config.tls.cert.is_some() { "https" } else { "http" };
     let public = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
-    let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
+    let registry = Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
     let ops = Ops::new(&config);
     if !metrics_on {
         tracing::debug!("metrics off");
     }
-    let app = Arc::new(App { registry, keys, config, realm, ops });
+    let app = Arc::new(App { registry, db, keys, config, realm, ops });
     spawn_gc(&app);
     Ok(app)
 }

@@ -87,7 +87,7 @@ impl FromRequestParts<AppState> for Ctx {
 
     /// Authenticates the request; a read-only token may only GET.
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Ctx, ApiError> {
-        let db = &app.registry.db;
+        let db = &app.db;
         let headers = &parts.headers;
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         let who = if let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
@@ -115,7 +115,7 @@ impl FromRequestParts<AppState> for Ctx {
 
 impl Ctx {
     pub fn manager(&self) -> Manager<'_> {
-        Manager { db: &self.app.registry.db, auth: &self.app.config.auth }
+        Manager { db: &self.app.db, auth: &self.app.config.auth }
     }
 }
 

@@ -91,7 +91,7 @@ async fn get_token(
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let who = match basic(&headers) {
-        Some((u, p)) => Some(throttle::login(&app.registry.db, &u, &p, client_ip(&ext)).await.map_err(login_fail)?),
+        Some((u, p)) => Some(throttle::login(&app.db, &u, &p, client_ip(&ext)).await.map_err(login_fail)?),
         None => None,
     };
     app.check_anonymous(&who)?;
@@ -105,7 +105,7 @@ async fn get_token(
         "issued_at": rfc3339(issued.claims.iat),
     });
     if let (Some(w), Some("true")) = (&who, param("offline_token")) {
-        body["refresh_token"] = credentials::mint_refresh_token(&app.registry.db, w).await.map_err(fail)?.into();
+        body["refresh_token"] = credentials::mint_refresh_token(&app.db, w).await.map_err(fail)?.into();
     }
     Ok(Json(body).into_response())
 }
@@ -114,7 +114,7 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let bad = |m: &str| OciError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", m);
-    let db = &app.registry.db;
+    let db = &app.db;
     let (who, refresh) = match param("grant_type") {
         Some("password") => {
             let (Some(u), Some(p)) = (param("username"), param("password")) else {

@@ -40,21 +40,15 @@ impl App {
     ) -> anyhow::Result<Actions> {
         let coll = name.collection();
         let user_id = who.map(|w| w.user.id);
-        let mut view = collections::view(&self.registry.db, coll.as_str(), user_id).await?;
+        let mut view = collections::view(&self.db, coll.as_str(), user_id).await?;
         if view.is_none()
             && wanted.contains(Actions::PUSH)
             && rules::may_create_collection(p, self.settings())
             && let Some(w) = who
         {
-            collections::create_with_owner(
-                &self.registry.db,
-                coll.as_str(),
-                self.config.auth.default_private,
-                true,
-                w.user.id,
-            )
-            .await?;
-            view = collections::view(&self.registry.db, coll.as_str(), user_id).await?;
+            collections::create_with_owner(&self.db, coll.as_str(), self.config.auth.default_private, true, w.user.id)
+                .await?;
+            view = collections::view(&self.db, coll.as_str(), user_id).await?;
         }
         let c = view.map_or(Collection::ABSENT, |v| Collection {
             exists: true,
