@@ -296,12 +296,12 @@ impl Registry {
         }
         // Session storage whose row is gone, or never came (a crash between the two
         // writes): upload directories, and S3 multipart uploads billed until aborted.
-        if !dry_run {
-            for stale in self.store.stale_sessions(Duration::from_secs(ttl_secs)).await? {
-                if !gc::upload_exists(&self.db, stale.id.as_str()).await? {
+        for stale in self.store.stale_sessions(Duration::from_secs(ttl_secs)).await? {
+            if !gc::upload_exists(&self.db, stale.id.as_str()).await? {
+                if !dry_run {
                     self.store.drop_stale(&stale).await?;
-                    report.abandoned_sessions_removed += 1;
                 }
+                report.abandoned_sessions_removed += 1;
             }
         }
         Ok(())
