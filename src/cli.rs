@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::{
-    auth::rules::AccountRole,
+    auth::rules::{AccountRole, Membership},
     config::Config,
     db::Db,
     manage::{Actor, Manager, MemberKind, UserPatch},
@@ -369,8 +369,8 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             CollectionCommand::AddMember { name, member, role } => {
                 let (kind, who) = member.split();
                 let role = match role {
-                    MemberRole::Owner => "owner",
-                    MemberRole::Contributor => "contributor",
+                    MemberRole::Owner => Membership::Owner,
+                    MemberRole::Contributor => Membership::Contributor,
                 };
                 print(&m.put_member(&sys, &name, kind, who, role).await?)?;
             }

@@ -16,4 +16,5 @@ pub mod oci;
 pub mod ops;
 pub mod registry;
 pub mod server;
+pub mod state;
 pub mod storage;

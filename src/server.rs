@@ -16,29 +16,15 @@ use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLaye
 
 use crate::{
     api,
-    auth::{self, jwt::Keys},
+    auth::{self, TokenService, TokenSettings, keys::Keys},
     config::Config,
     db::Db,
     oci,
     ops::{self, Ops, tls::Tls},
     registry::Registry,
+    state::{App, AppState},
     storage::BlobStore,
 };
-
-/// Shared state of a running server.
-pub struct App {
-    pub registry: Registry,
-    /// The metadata database, for the token service and the management API (the registry
-    /// keeps its own handle private).
-    pub db: Db,
-    pub keys: Keys,
-    pub config: Config,
-    /// `<public_url>/token`, the challenge's realm.
-    pub realm: String,
-    pub ops: Ops,
-}
-
-pub type AppState = Arc<App>;
 
 /// Opens (and migrates) the database named by the configuration.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
@@ -76,12 +62,13 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     let scheme = if config.tls.cert.is_some() { "https" } else { "http" };
     let public = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
+    let tokens = TokenService::new(db.clone(), keys, TokenSettings::new(&config.auth, realm));
     let registry = Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
     let ops = Ops::new(&config);
     if !metrics_on {
         tracing::debug!("metrics off");
     }
-    let app = Arc::new(App { registry, db, keys, config, realm, ops });
+    let app = Arc::new(App { registry, tokens, db, config, ops });
     spawn_gc(&app);
     Ok(app)
 }

@@ -292,7 +292,7 @@ pub fn with_query(location: &str, query: &str) -> String {
     format!("{location}{sep}{query}")
 }
 
-/// `Bearer k="v",k2=v2` → map (the shared parser of tests/common); `None` unless the
+/// `Bearer k="v",k2=v2` → map (the shared parser of tests/it/common); `None` unless the
 /// scheme is Bearer.
 pub fn parse_challenge(value: &str) -> Option<HashMap<String, String>> {
     let (scheme, rest) = value.split_once(' ')?;

@@ -29,7 +29,7 @@ pub fn sha512(bytes: &[u8]) -> String {
     format!("sha512:{}", hex::encode(Sha512::digest(bytes)))
 }
 
-/// Deterministic, incompressible-looking bytes (the generator of tests/common).
+/// Deterministic, incompressible-looking bytes (the generator of tests/it/common).
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
     crate::common::test_bytes(len, seed)
 }

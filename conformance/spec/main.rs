@@ -6,7 +6,7 @@
 //!
 //! `conformance/spec/README.md` lists, by spec section, what each test checks.
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
 mod common;
 
 mod client;

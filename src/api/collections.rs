@@ -10,7 +10,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{ApiResult, Ctx, body, json, no_content, page_params, paged};
-use crate::{manage::MemberKind, server::AppState};
+use crate::{manage::MemberKind, state::AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -68,7 +68,8 @@ struct Role {
 
 async fn put_member(ctx: Ctx, name: &str, kind: MemberKind, member: &str, bytes: &Bytes) -> ApiResult {
     let b: Role = body(bytes)?;
-    Ok(json(StatusCode::OK, &ctx.manager().put_member(&ctx.actor, name, kind, member, &b.role).await?))
+    let role = crate::manage::parse_member_role(&b.role)?;
+    Ok(json(StatusCode::OK, &ctx.manager().put_member(&ctx.actor, name, kind, member, role).await?))
 }
 
 async fn put_user(ctx: Ctx, Path((name, user)): Path<(String, String)>, bytes: Bytes) -> ApiResult {

@@ -16,12 +16,12 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     auth::{
-        credentials::{self, CredentialError},
+        credentials::CredentialError,
         http::{basic, client_ip},
-        throttle::{self, LoginError},
+        throttle::LoginError,
     },
     manage::{Actor, ManageError, Manager},
-    server::AppState,
+    state::AppState,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -87,17 +87,16 @@ impl FromRequestParts<AppState> for Ctx {
 
     /// Authenticates the request; a read-only token may only GET.
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Ctx, ApiError> {
-        let db = &app.db;
         let headers = &parts.headers;
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         let who = if let Some(token) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
-            credentials::authenticate_api_token(db, token.trim()).await.map_err(|e| match e {
+            app.tokens.api_token(token.trim()).await.map_err(|e| match e {
                 CredentialError::Invalid => ApiError::Unauthorized,
                 CredentialError::Busy(_) => ApiError::Throttled(crate::auth::password::BUSY_RETRY_SECS),
                 CredentialError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),
             })?
         } else if let Some((u, p)) = basic(headers) {
-            throttle::login(db, &u, &p, client_ip(&parts.extensions)).await.map_err(|e| match e {
+            app.tokens.login(&u, &p, client_ip(&parts.extensions)).await.map_err(|e| match e {
                 LoginError::Invalid => ApiError::Unauthorized,
                 LoginError::Throttled(s) => ApiError::Throttled(s),
                 LoginError::Internal(e) => ApiError::Manage(ManageError::Internal(e)),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, Ctx, body, json, no_content, page_params, paged};
 use crate::{
     manage::{ManageError, UserPatch, parse_role},
-    server::AppState,
+    state::AppState,
 };
 
 pub fn routes() -> Router<AppState> {

@@ -106,13 +106,12 @@ async fn from_api_token(db: &Db, token: ApiTokenRow, user: Option<UserRow>) -> R
 
 /// Checks a refresh token; it dies with a password change, deactivation, or its API token.
 pub async fn from_refresh_token(db: &Db, refresh: &str) -> Result<Authenticated, CredentialError> {
-    let (user_id, api_token_id, created_at) =
-        db::users::refresh_token(db, &password::secret_hash(refresh)).await?.ok_or(CredentialError::Invalid)?;
-    let user = db::users::by_id(db, user_id).await?.ok_or(CredentialError::Invalid)?;
-    if created_at < user.password_changed_at {
+    let rt = db::users::refresh_token(db, &password::secret_hash(refresh)).await?.ok_or(CredentialError::Invalid)?;
+    let user = db::users::by_id(db, rt.user_id).await?.ok_or(CredentialError::Invalid)?;
+    if rt.created_at < user.password_changed_at {
         return Err(CredentialError::Invalid);
     }
-    match api_token_id {
+    match rt.api_token_id {
         Some(id) => {
             let token = db::users::api_token_by_id(db, &id).await?.ok_or(CredentialError::Invalid)?;
             from_api_token(db, token, Some(user)).await

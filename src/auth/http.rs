@@ -4,7 +4,7 @@
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::State,
+    extract::{FromRef, State},
     http::{Extensions, HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -14,17 +14,20 @@ use std::net::IpAddr;
 use base64::{Engine, engine::general_purpose::STANDARD};
 
 use super::{
-    credentials::{self, Authenticated, CredentialError},
+    credentials::{Authenticated, CredentialError},
     password, scope,
-    throttle::{self, LoginError},
+    service::TokenService,
+    throttle::LoginError,
     token::rfc3339,
 };
-use crate::{
-    oci::error::OciError,
-    server::{App, AppState},
-};
+use crate::oci::error::OciError;
 
-pub fn routes() -> Router<AppState> {
+/// The token endpoints, for any router state that carries a [`TokenService`].
+pub fn routes<S>() -> Router<S>
+where
+    TokenService: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
     Router::new().route("/token", get(get_token).post(post_token)).route("/token/jwks.json", get(jwks))
 }
 
@@ -71,18 +74,16 @@ pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((u.to_owned(), p.to_owned()))
 }
 
-impl App {
-    fn check_anonymous(&self, who: &Option<Authenticated>) -> Result<(), OciError> {
-        if who.is_none() && self.config.auth.private_registry {
-            crate::ops::metrics::token_refused("anonymous");
-            return Err(OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"));
-        }
-        Ok(())
+fn check_anonymous(tokens: &TokenService, who: Option<&Authenticated>) -> Result<(), OciError> {
+    if who.is_none() && !tokens.anonymous_allowed() {
+        crate::ops::metrics::token_refused("anonymous");
+        return Err(OciError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required"));
     }
+    Ok(())
 }
 
 async fn get_token(
-    State(app): State<AppState>,
+    State(tokens): State<TokenService>,
     uri: Uri,
     headers: HeaderMap,
     ext: Extensions,
@@ -91,38 +92,37 @@ async fn get_token(
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let who = match basic(&headers) {
-        Some((u, p)) => Some(throttle::login(&app.db, &u, &p, client_ip(&ext)).await.map_err(login_fail)?),
+        Some((u, p)) => Some(tokens.login(&u, &p, client_ip(&ext)).await.map_err(login_fail)?),
         None => None,
     };
-    app.check_anonymous(&who)?;
+    check_anonymous(&tokens, who.as_ref())?;
     let scopes = scope::parse_all(pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()));
-    let issued = app.issue_token(who.as_ref(), &scopes).await.map_err(internal)?;
+    let issued = tokens.issue(who.as_ref(), &scopes).await.map_err(internal)?;
     crate::ops::metrics::token_issued();
     let mut body = serde_json::json!({
         "token": issued.token,
         "access_token": issued.token,
-        "expires_in": app.config.auth.token_ttl_secs,
+        "expires_in": tokens.settings().token_ttl_secs,
         "issued_at": rfc3339(issued.claims.iat),
     });
     if let (Some(w), Some("true")) = (&who, param("offline_token")) {
-        body["refresh_token"] = credentials::mint_refresh_token(&app.db, w).await.map_err(fail)?.into();
+        body["refresh_token"] = tokens.mint_refresh_token(w).await.map_err(fail)?.into();
     }
     Ok(Json(body).into_response())
 }
 
-async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -> Result<Response, OciError> {
+async fn post_token(State(tokens): State<TokenService>, ext: Extensions, body: Bytes) -> Result<Response, OciError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let param = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let bad = |m: &str| OciError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", m);
-    let db = &app.db;
     let (who, refresh) = match param("grant_type") {
         Some("password") => {
             let (Some(u), Some(p)) = (param("username"), param("password")) else {
                 return Err(bad("username and password are required"));
             };
-            let who = throttle::login(db, u, p, client_ip(&ext)).await.map_err(login_fail)?;
+            let who = tokens.login(u, p, client_ip(&ext)).await.map_err(login_fail)?;
             let refresh = if param("access_type") == Some("offline") {
-                Some(credentials::mint_refresh_token(db, &who).await.map_err(fail)?)
+                Some(tokens.mint_refresh_token(&who).await.map_err(fail)?)
             } else {
                 None
             };
@@ -131,19 +131,19 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
         Some("refresh_token") => {
             let rt = param("refresh_token").ok_or_else(|| bad("refresh_token is required"))?;
             // Refresh tokens are not rotated: hand back the same one.
-            (credentials::from_refresh_token(db, rt).await.map_err(fail)?, Some(rt.to_owned()))
+            (tokens.refresh_token(rt).await.map_err(fail)?, Some(rt.to_owned()))
         }
         _ => return Err(bad("grant_type must be password or refresh_token")),
     };
     crate::ops::context::set_principal(&who.user.username);
     let scope_param = param("scope").unwrap_or("");
-    let issued = app.issue_token(Some(&who), &scope::parse_all([scope_param])).await.map_err(internal)?;
+    let issued = tokens.issue(Some(&who), &scope::parse_all([scope_param])).await.map_err(internal)?;
     crate::ops::metrics::token_issued();
     let mut out = serde_json::json!({
         "access_token": issued.token,
         "token": issued.token,
         "scope": scope_param,
-        "expires_in": app.config.auth.token_ttl_secs,
+        "expires_in": tokens.settings().token_ttl_secs,
         "issued_at": rfc3339(issued.claims.iat),
     });
     if let Some(r) = refresh {
@@ -152,6 +152,6 @@ async fn post_token(State(app): State<AppState>, ext: Extensions, body: Bytes) -
     Ok(Json(out).into_response())
 }
 
-async fn jwks(State(app): State<AppState>) -> Json<serde_json::Value> {
-    Json(app.keys.jwks())
+async fn jwks(State(tokens): State<TokenService>) -> Json<serde_json::Value> {
+    Json(tokens.jwks())
 }

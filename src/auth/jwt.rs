@@ -8,17 +8,36 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::rules::Actions;
+
 pub use super::keys::Keys;
 
 /// Every token's `iss`.
 pub const ISSUER: &str = "berth";
 
+/// The `type` of an access entry (Docker token auth): a repository, or the registry
+/// itself (only its `catalog`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceType {
+    Repository,
+    Registry,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AccessEntry {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ResourceType,
     pub name: String,
+    /// Action names as the wire carries them (`pull`, `push`, `delete`, `*`).
     pub actions: Vec<String>,
+}
+
+impl AccessEntry {
+    /// The actions this entry grants.
+    pub fn granted(&self) -> Actions {
+        self.actions.iter().fold(Actions::NONE, |acc, a| acc.union(Actions::parse(a)))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,7 +102,11 @@ pub(crate) mod tests {
             nbf: now,
             iat: now,
             jti: "x".into(),
-            access: vec![AccessEntry { kind: "repository".into(), name: "a/b".into(), actions: vec!["pull".into()] }],
+            access: vec![AccessEntry {
+                kind: ResourceType::Repository,
+                name: "a/b".into(),
+                actions: vec!["pull".into()],
+            }],
         }
     }
 

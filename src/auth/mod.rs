@@ -9,8 +9,10 @@ pub mod login_cache;
 pub mod password;
 pub mod rules;
 pub mod scope;
+pub mod service;
 pub mod throttle;
 pub mod token;
 pub mod users;
 
 pub use http::routes;
+pub use service::{TokenService, TokenSettings};

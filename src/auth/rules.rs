@@ -29,15 +29,18 @@ impl Actions {
 
     /// Parses a comma-separated action list; unknown actions are ignored, `*` is all.
     pub fn parse_list(s: &str) -> Actions {
-        s.split(',').fold(Actions::NONE, |acc, a| {
-            acc.union(match a.trim() {
-                "pull" => Actions::PULL,
-                "push" => Actions::PUSH,
-                "delete" => Actions::DELETE,
-                "*" => Actions::ALL,
-                _ => Actions::NONE,
-            })
-        })
+        s.split(',').fold(Actions::NONE, |acc, a| acc.union(Actions::parse(a)))
+    }
+
+    /// One action name; an unknown one grants nothing.
+    pub fn parse(a: &str) -> Actions {
+        match a.trim() {
+            "pull" => Actions::PULL,
+            "push" => Actions::PUSH,
+            "delete" => Actions::DELETE,
+            "*" => Actions::ALL,
+            _ => Actions::NONE,
+        }
     }
 
     /// Explicit action names, in a fixed order.
@@ -136,6 +139,20 @@ impl TryFrom<Role> for AccountRole {
 pub enum Membership {
     Owner,
     Contributor,
+}
+
+impl Membership {
+    /// The one place that maps a membership role to its stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Membership::Owner => "owner",
+            Membership::Contributor => "contributor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Membership> {
+        [Membership::Owner, Membership::Contributor].into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 /// Who is asking.

@@ -4,14 +4,14 @@
 
 use super::{
     credentials::Authenticated,
-    jwt::{AccessEntry, Claims, ISSUER},
-    rules::{self, Actions, Collection, Principal, Role, Settings},
+    jwt::{AccessEntry, Claims, ISSUER, ResourceType},
+    rules::{self, Actions, Collection, Principal, Role},
     scope::Scope,
+    service::TokenService,
 };
 use crate::{
     db::{self, collections},
     names::RepoName,
-    server::App,
 };
 
 /// A signed token and its claims.
@@ -20,14 +20,7 @@ pub struct Issued {
     pub claims: Claims,
 }
 
-impl App {
-    fn settings(&self) -> Settings {
-        Settings {
-            user_collections: self.config.auth.user_collections,
-            private_registry: self.config.auth.private_registry,
-        }
-    }
-
+impl TokenService {
     /// The actions granted on `name`, creating its collection when asked to push into a
     /// missing one by someone allowed to create collections. A lost creation race is
     /// judged against the collection that now exists.
@@ -43,10 +36,10 @@ impl App {
         let mut view = collections::view(&self.db, coll.as_str(), user_id).await?;
         if view.is_none()
             && wanted.contains(Actions::PUSH)
-            && rules::may_create_collection(p, self.settings())
+            && rules::may_create_collection(p, self.settings.rules())
             && let Some(w) = who
         {
-            collections::create_with_owner(&self.db, coll.as_str(), self.config.auth.default_private, true, w.user.id)
+            collections::create_with_owner(&self.db, coll.as_str(), self.settings.default_private, true, w.user.id)
                 .await?;
             view = collections::view(&self.db, coll.as_str(), user_id).await?;
         }
@@ -55,30 +48,33 @@ impl App {
             private: v.private,
             membership: v.membership,
         });
-        Ok(rules::grant(p, c, self.settings(), wanted))
+        Ok(rules::grant(p, c, self.settings.rules(), wanted))
     }
 
     /// Issues a token for the principal and scopes. Asking for more than the rules grant
     /// is not an error: the token simply lists less.
-    pub async fn issue_token(&self, who: Option<&Authenticated>, scopes: &[Scope]) -> anyhow::Result<Issued> {
+    pub async fn issue(&self, who: Option<&Authenticated>, scopes: &[Scope]) -> anyhow::Result<Issued> {
         let p = who.map_or(Principal { role: Role::Anonymous, read_only: false }, Authenticated::principal);
         let mut access: Vec<AccessEntry> = Vec::new();
         for scope in scopes {
-            let (kind, name, actions) = match scope {
-                Scope::Catalog => ("registry", "catalog".to_owned(), vec!["*".to_owned()]),
-                Scope::Repository { raw_name, name: None, .. } => ("repository", raw_name.clone(), vec![]),
-                Scope::Repository { name: Some(n), actions, .. } => {
-                    ("repository", n.to_string(), self.grant_repo(who, p, n, *actions).await?.names())
+            let entry = match scope {
+                Scope::Catalog => {
+                    AccessEntry { kind: ResourceType::Registry, name: "catalog".into(), actions: vec!["*".into()] }
                 }
+                Scope::Repository { raw_name, name: None, .. } => {
+                    AccessEntry { kind: ResourceType::Repository, name: raw_name.clone(), actions: vec![] }
+                }
+                Scope::Repository { name: Some(n), actions, .. } => AccessEntry {
+                    kind: ResourceType::Repository,
+                    name: n.to_string(),
+                    actions: self.grant_repo(who, p, n, *actions).await?.names(),
+                },
             };
             // One entry per resource: merge repeated scopes for the same name.
-            match access.iter_mut().find(|a| a.kind == kind && a.name == name) {
-                Some(e) => {
-                    let merged =
-                        Actions::parse_list(&e.actions.join(",")).union(Actions::parse_list(&actions.join(",")));
-                    e.actions = if kind == "registry" { vec!["*".into()] } else { merged.names() };
-                }
-                None => access.push(AccessEntry { kind: kind.into(), name, actions }),
+            match access.iter_mut().find(|a| a.kind == entry.kind && a.name == entry.name) {
+                Some(e) if e.kind == ResourceType::Registry => {}
+                Some(e) => e.actions = e.granted().union(entry.granted()).names(),
+                None => access.push(entry),
             }
         }
         // Issued after any collection it created, so `iat` is never older than those.
@@ -86,8 +82,8 @@ impl App {
         let claims = Claims {
             iss: ISSUER.into(),
             sub: who.map(|w| w.user.username.clone()).unwrap_or_default(),
-            aud: self.config.auth.service.clone(),
-            exp: now + self.config.auth.token_ttl_secs as i64,
+            aud: self.settings.service.clone(),
+            exp: now + self.settings.token_ttl_secs as i64,
             nbf: now,
             iat: now,
             jti: uuid::Uuid::new_v4().simple().to_string(),

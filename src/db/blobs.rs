@@ -100,7 +100,7 @@ pub async fn linked_where_visible(db: &Db, digest: &str, scope: &CatalogScope) -
             sqlx::query_scalar(&format!("{base} AND c.private = 0")).bind(digest).fetch_one(&db.pool).await?
         }
         CatalogScope::User(uid) => {
-            sqlx::query_scalar(&format!("{base} AND ({})", super::repos::USER_CAN_PULL))
+            sqlx::query_scalar(&format!("{base} AND ({})", super::repos::user_can_pull("$2")))
                 .bind(digest)
                 .bind(uid)
                 .fetch_one(&db.pool)

@@ -2,7 +2,7 @@
 
 use super::{
     Db, DbError, is_unique_violation, now,
-    repos::{CatalogScope, USER_CAN_PULL},
+    repos::{CatalogScope, user_can_pull},
 };
 use crate::auth::rules::Membership;
 
@@ -90,7 +90,7 @@ pub async fn list(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<V
             sqlx::query_as(&format!("{base} AND c.private = 0 {tail}")).bind(last).bind(n).fetch_all(&db.pool).await?
         }
         CatalogScope::User(uid) => {
-            let visible = USER_CAN_PULL.replace("$2", "$3");
+            let visible = user_can_pull("$3");
             sqlx::query_as(&format!("{base} AND ({visible}) {tail}"))
                 .bind(last)
                 .bind(n)
@@ -102,9 +102,34 @@ pub async fn list(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<V
     Ok(rows.into_iter().map(|(name, p)| (name, p != 0)).collect())
 }
 
-/// A collection member as listed: `("user" | "team", name, role)`.
-pub async fn members(db: &Db, id: i64) -> Result<Vec<(String, String, String)>, DbError> {
-    sqlx::query_as(
+/// Whether a member is a user or a team.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberKind {
+    User,
+    Team,
+}
+
+impl MemberKind {
+    /// Its name on the wire (`{"user": …}` or `{"team": …}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::User => "user",
+            MemberKind::Team => "team",
+        }
+    }
+}
+
+/// A collection member as listed.
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub kind: MemberKind,
+    pub name: String,
+    pub role: Membership,
+}
+
+/// A collection's members: users first, then teams, each by name.
+pub async fn members(db: &Db, id: i64) -> Result<Vec<MemberRow>, DbError> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT 'user', u.username, m.role FROM collection_members m JOIN users u ON u.id = m.user_id WHERE m.collection_id = $1 \
          UNION ALL \
          SELECT 'team', t.name, m.role FROM collection_members m JOIN teams t ON t.id = m.team_id WHERE m.collection_id = $1 \
@@ -112,7 +137,15 @@ pub async fn members(db: &Db, id: i64) -> Result<Vec<(String, String, String)>, 
     )
     .bind(id)
     .fetch_all(&db.pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, name, role)| MemberRow {
+            kind: if kind == "team" { MemberKind::Team } else { MemberKind::User },
+            name,
+            role: Membership::parse(&role).unwrap_or(Membership::Contributor),
+        })
+        .collect())
 }
 
 pub async fn set_private(db: &Db, id: i64, private: bool) -> Result<(), DbError> {
@@ -155,7 +188,7 @@ impl Member {
 
 /// Sets a member's role, refusing (false) when that would leave the collection without
 /// an owner. Runs in one transaction so two concurrent demotions cannot both pass.
-pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Result<bool, DbError> {
+pub async fn put_member(db: &Db, coll: i64, member: Member, role: Membership) -> Result<bool, DbError> {
     let (col, id) = member.column();
     let mut tx = db.begin().await?;
     lock_collection(&mut tx, coll).await?;
@@ -167,7 +200,7 @@ pub async fn put_member(db: &Db, coll: i64, member: Member, role: &str) -> Resul
     sqlx::query(&format!("INSERT INTO collection_members (collection_id, {col}, role) VALUES ($1, $2, $3)"))
         .bind(coll)
         .bind(id)
-        .bind(role)
+        .bind(role.as_str())
         .execute(&mut *tx)
         .await?;
     if owner_count(&mut tx, coll).await? == 0 {

@@ -176,12 +176,19 @@ pub async fn tags(db: &Db, repo_id: i64, last: &str, n: i64) -> Result<Vec<Strin
         .await
 }
 
-/// `(digest, media_type, size, artifact_type, annotations JSON)` of manifests whose subject is `subject`.
-pub async fn referrers(
-    db: &Db,
-    repo_id: i64,
-    subject: &str,
-) -> Result<Vec<(String, String, i64, Option<String>, Option<String>)>, DbError> {
+/// A manifest that names another as its subject.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReferrerRow {
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    /// The manifest's `annotations`, as JSON text.
+    pub annotations: Option<String>,
+}
+
+/// The manifests of a repository whose subject is `subject`, by digest.
+pub async fn referrers(db: &Db, repo_id: i64, subject: &str) -> Result<Vec<ReferrerRow>, DbError> {
     sqlx::query_as(
         "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
          WHERE repo_id = $1 AND subject = $2 ORDER BY digest",

@@ -65,9 +65,14 @@ pub async fn ensure(db: &Db, name: &str, collection: &str, iat: i64) -> Result<R
     }
 }
 
-/// SQL condition on collection `c`: user `$2` may pull there (public, or a member).
-pub const USER_CAN_PULL: &str = "c.private = 0 OR EXISTS (SELECT 1 FROM collection_members m WHERE m.collection_id = c.id \
-     AND (m.user_id = $2 OR m.team_id IN (SELECT tm.team_id FROM team_members tm WHERE tm.user_id = $2)))";
+/// SQL condition on collection `c`: the user bound as parameter `$user` (e.g. `"$3"`) may
+/// pull there (public, or a member directly or through a team).
+pub fn user_can_pull(user: &str) -> String {
+    format!(
+        "c.private = 0 OR EXISTS (SELECT 1 FROM collection_members m WHERE m.collection_id = c.id \
+         AND (m.user_id = {user} OR m.team_id IN (SELECT tm.team_id FROM team_members tm WHERE tm.user_id = {user})))"
+    )
+}
 
 /// Visibility filter for the catalog, derived from the caller's role.
 pub enum CatalogScope {
@@ -91,7 +96,7 @@ pub async fn catalog(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Resul
             sqlx::query_scalar(&format!("{base} AND c.private = 0 {tail}")).bind(last).bind(n).fetch_all(&db.pool).await
         }
         CatalogScope::User(uid) => {
-            let visible = USER_CAN_PULL.replace("$2", "$3");
+            let visible = user_can_pull("$3");
             sqlx::query_scalar(&format!("{base} AND ({visible}) {tail}"))
                 .bind(last)
                 .bind(n)
@@ -111,7 +116,17 @@ pub async fn in_collection(db: &Db, collection_id: i64) -> Result<Vec<String>, D
 }
 
 /// A repository's tags with what they point at: `(tag, digest, size, updated_at)`.
-pub async fn tag_details(db: &Db, repo_id: i64) -> Result<Vec<(String, String, i64, i64)>, DbError> {
+/// A tag with its manifest's digest and size.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TagRow {
+    pub name: String,
+    pub digest: String,
+    pub size: i64,
+    pub updated_at: i64,
+}
+
+/// A repository's tags by name.
+pub async fn tag_details(db: &Db, repo_id: i64) -> Result<Vec<TagRow>, DbError> {
     sqlx::query_as(
         "SELECT t.name, t.digest, m.size, t.updated_at FROM tags t \
          JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE t.repo_id = $1 ORDER BY t.name",

@@ -119,23 +119,29 @@ pub async fn insert_refresh_token(
     Ok(())
 }
 
-/// `(user_id, api_token_id, created_at)` of a refresh token.
-pub async fn refresh_token(db: &Db, token_hash: &str) -> Result<Option<(i64, Option<String>, i64)>, DbError> {
+/// A refresh token: whose, minted from which API token (if any), and when.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshTokenRow {
+    pub user_id: i64,
+    pub api_token_id: Option<String>,
+    pub created_at: i64,
+}
+
+pub async fn refresh_token(db: &Db, token_hash: &str) -> Result<Option<RefreshTokenRow>, DbError> {
     sqlx::query_as("SELECT user_id, api_token_id, created_at FROM refresh_tokens WHERE token_hash = $1")
         .bind(token_hash)
         .fetch_optional(&db.pool)
         .await
 }
 
-/// Users after `last` by name, at most `n`: `(username, role, active, created_at)`.
-pub async fn list(db: &Db, last: &str, n: i64) -> Result<Vec<(String, String, i64, i64)>, DbError> {
-    sqlx::query_as(
-        "SELECT username, role, active, created_at FROM users WHERE username > $1 ORDER BY username LIMIT $2",
-    )
-    .bind(last)
-    .bind(n)
-    .fetch_all(&db.pool)
-    .await
+/// Users after `last` by name, at most `n`.
+pub async fn list(db: &Db, last: &str, n: i64) -> Result<Vec<UserRow>, DbError> {
+    let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE username > $1 ORDER BY username LIMIT $2"))
+        .bind(last)
+        .bind(n)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(user_from_row).collect()
 }
 
 pub async fn set_role(db: &Db, id: i64, role: &str) -> Result<(), DbError> {
@@ -221,18 +227,38 @@ pub async fn insert_api_token(db: &Db, t: &NewApiToken<'_>) -> Result<i64, DbErr
     Ok(created)
 }
 
-/// A user's tokens: `(id, name, read_only, expires_at, created_at, last_used_at)`.
-pub async fn api_tokens_of(
-    db: &Db,
-    user_id: i64,
-) -> Result<Vec<(String, String, i64, Option<i64>, i64, Option<i64>)>, DbError> {
-    sqlx::query_as(
+/// An API token as its owner lists it (never its secret).
+#[derive(Clone, Debug)]
+pub struct ApiTokenListed {
+    pub id: String,
+    pub name: String,
+    pub read_only: bool,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// A user's live (unrevoked) tokens, by name.
+pub async fn api_tokens_of(db: &Db, user_id: i64) -> Result<Vec<ApiTokenListed>, DbError> {
+    let rows = sqlx::query(
         "SELECT id, name, read_only, expires_at, created_at, last_used_at FROM api_tokens \
          WHERE user_id = $1 AND revoked = 0 ORDER BY name, id",
     )
     .bind(user_id)
     .fetch_all(&db.pool)
-    .await
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ApiTokenListed {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                read_only: r.try_get::<i64, _>(2)? != 0,
+                expires_at: r.try_get(3)?,
+                created_at: r.try_get(4)?,
+                last_used_at: r.try_get(5)?,
+            })
+        })
+        .collect()
 }
 
 /// Deletes a token (and, by cascade, refresh tokens minted from it); true if it existed.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{Actor, ManageError, Manager, Result, page};
 use crate::{
-    auth::rules::Actions,
+    auth::rules::{Actions, Membership},
     db::{
         self,
         collections::{CollectionView, Member},
@@ -46,19 +46,11 @@ pub struct RepositoryOut {
     pub size_bytes: i64,
 }
 
-/// A member named in a membership request.
-#[derive(Clone, Copy, Debug)]
-pub enum MemberKind {
-    User,
-    Team,
-}
+pub use crate::db::collections::MemberKind;
 
-pub fn parse_member_role(s: &str) -> Result<&'static str> {
-    match s {
-        "owner" => Ok("owner"),
-        "contributor" => Ok("contributor"),
-        _ => Err(ManageError::BadRequest("role must be owner or contributor".into())),
-    }
+/// A membership role from a request; anything else is 400.
+pub fn parse_member_role(s: &str) -> Result<Membership> {
+    Membership::parse(s).ok_or_else(|| ManageError::BadRequest("role must be owner or contributor".into()))
 }
 
 impl Manager<'_> {
@@ -119,9 +111,12 @@ impl Manager<'_> {
         let (view, _) = self.collection_for(actor, name).await?;
         let mut owners = vec![];
         let mut contributors = vec![];
-        for (kind, member, role) in db::collections::members(self.db, view.id).await? {
-            let entry = json!({ kind: member });
-            if role == "owner" { owners.push(entry) } else { contributors.push(entry) }
+        for m in db::collections::members(self.db, view.id).await? {
+            let entry = json!({ m.kind.as_str(): m.name });
+            match m.role {
+                Membership::Owner => owners.push(entry),
+                Membership::Contributor => contributors.push(entry),
+            }
         }
         let repositories = db::repos::in_collection(self.db, view.id).await?;
         let size_bytes = db::repos::collection_size_bytes(self.db, view.id).await?;
@@ -158,19 +153,14 @@ impl Manager<'_> {
         coll: &str,
         kind: MemberKind,
         member: &str,
-        role: &str,
+        role: Membership,
     ) -> Result<serde_json::Value> {
-        let role = parse_member_role(role)?;
         let view = self.managed_collection(actor, coll).await?;
         let id = self.member_id(kind, member).await?;
         if !db::collections::put_member(self.db, view.id, id, role).await? {
             return Err(ManageError::Conflict("a collection must keep at least one owner".into()));
         }
-        let key = match kind {
-            MemberKind::User => "user",
-            MemberKind::Team => "team",
-        };
-        Ok(json!({ "collection": coll, key: member, "role": role }))
+        Ok(json!({ "collection": coll, kind.as_str(): member, "role": role.as_str() }))
     }
 
     pub async fn remove_member(&self, actor: &Actor, coll: &str, kind: MemberKind, member: &str) -> Result<()> {
@@ -189,7 +179,7 @@ impl Manager<'_> {
         let tags = db::repos::tag_details(self.db, id)
             .await?
             .into_iter()
-            .map(|(name, digest, size, updated_at)| TagOut { name, digest, size, updated_at })
+            .map(|t| TagOut { name: t.name, digest: t.digest, size: t.size, updated_at: t.updated_at })
             .collect();
         let size_bytes = db::repos::size_bytes(self.db, id).await?;
         Ok(RepositoryOut { name: repo.to_string(), tags, size_bytes })

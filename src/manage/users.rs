@@ -83,10 +83,7 @@ impl Manager<'_> {
         let rows = db::users::list(self.db, last, i64::from(n) + 1).await?;
         let users = rows
             .into_iter()
-            .filter_map(|(username, role, active, created_at)| {
-                let role = AccountRole::parse(&role)?;
-                Some(UserOut { username, role, active: active != 0, created_at })
-            })
+            .map(|u| UserOut { username: u.username, role: u.role, active: u.active, created_at: u.created_at })
             .collect();
         Ok(page(users, n))
     }
@@ -163,13 +160,13 @@ impl Manager<'_> {
         let rows = db::users::api_tokens_of(self.db, user_id).await?;
         Ok(rows
             .into_iter()
-            .map(|(id, name, ro, expires_at, created_at, last_used_at)| TokenOut {
-                id,
-                name,
-                read_only: ro != 0,
-                expires_at,
-                created_at,
-                last_used_at,
+            .map(|t| TokenOut {
+                id: t.id,
+                name: t.name,
+                read_only: t.read_only,
+                expires_at: t.expires_at,
+                created_at: t.created_at,
+                last_used_at: t.last_used_at,
                 token: None,
             })
             .collect())

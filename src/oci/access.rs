@@ -11,9 +11,12 @@ use super::{
     error::OciError,
 };
 use crate::{
-    auth::{jwt::Claims, rules::Actions},
+    auth::{
+        jwt::{Claims, ResourceType},
+        rules::Actions,
+    },
     registry::Caller,
-    server::App,
+    state::App,
 };
 
 /// Proof that a request's token grants what its endpoint needs. Only [`Access::authorize`]
@@ -41,7 +44,7 @@ impl Access {
     pub(super) async fn authorize(app: &App, headers: &HeaderMap, needs: &[Need]) -> Result<Access, OciError> {
         let scopes: Vec<String> = needs.iter().map(|n| n.resource.scope(n.actions)).collect();
         let verified = match bearer(headers) {
-            Some(t) => app.keys.verify_shared(t).await,
+            Some(t) => app.tokens.verify(t).await,
             None => None,
         };
         let claims = verified.ok_or_else(|| OciError::unauthorized(&challenge(app, &scopes, false)))?;
@@ -85,26 +88,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn challenge(app: &App, scopes: &[String], insufficient: bool) -> String {
-    let mut c = format!("Bearer realm=\"{}\",service=\"{}\"", app.realm, app.config.auth.service);
-    if !scopes.is_empty() {
-        c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
-    }
-    if insufficient {
-        c.push_str(",error=\"insufficient_scope\"");
-    }
-    c
+    app.tokens.challenge(scopes, insufficient)
 }
 
 /// The actions the token grants on a resource; `None` when it has no entry for it.
 fn granted(claims: &Claims, resource: &Resource) -> Option<Actions> {
     let (kind, name) = match resource {
-        Resource::Repository(r) => ("repository", r.as_str()),
-        Resource::Catalog => ("registry", "catalog"),
+        Resource::Repository(r) => (ResourceType::Repository, r.as_str()),
+        Resource::Catalog => (ResourceType::Registry, "catalog"),
     };
     let mut found = None;
     for a in claims.access.iter().filter(|a| a.kind == kind && a.name == name) {
-        let acts = a.actions.iter().fold(Actions::NONE, |acc, x| acc.union(Actions::parse_list(x)));
-        found = Some(found.unwrap_or(Actions::NONE).union(acts));
+        found = Some(found.unwrap_or(Actions::NONE).union(a.granted()));
     }
     found
 }

@@ -66,13 +66,13 @@ pub async fn referrers(
     let rows = req.app.registry.referrers(access.caller(), repo, subject).await?;
     let manifests: Vec<serde_json::Value> = rows
         .into_iter()
-        .filter(|r| filter.is_none_or(|f| r.3.as_deref() == Some(f)))
-        .map(|(digest, media_type, size, artifact_type, annotations)| {
-            let mut d = serde_json::json!({ "mediaType": media_type, "digest": digest, "size": size });
-            if let Some(a) = artifact_type {
+        .filter(|r| filter.is_none_or(|f| r.artifact_type.as_deref() == Some(f)))
+        .map(|r| {
+            let mut d = serde_json::json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
+            if let Some(a) = r.artifact_type {
                 d["artifactType"] = a.into();
             }
-            if let Some(a) = annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok()) {
+            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok()) {
                 d["annotations"] = a;
             }
             d

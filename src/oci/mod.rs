@@ -26,7 +26,7 @@ use futures_util::{StreamExt, TryStreamExt, stream::MapErr};
 use self::{access::Access, endpoint::Endpoint, error::OciError};
 use crate::{
     registry::BoxError,
-    server::{App, AppState},
+    state::{App, AppState},
 };
 
 pub fn routes() -> Router<AppState> {

@@ -29,7 +29,7 @@ use pin_project_lite::pin_project;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::{addr::ClientAddr, context::RequestContext, metrics};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -12,7 +12,7 @@ use axum::{
     routing::get,
 };
 
-use crate::server::{App, AppState};
+use crate::state::{App, AppState};
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 

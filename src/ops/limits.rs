@@ -13,7 +13,7 @@ use axum::{
 };
 
 use super::{Ops, metrics};
-use crate::{oci::error::OciError, server::AppState};
+use crate::{oci::error::OciError, state::AppState};
 
 /// Seconds a refused upload is told to wait.
 const UPLOAD_RETRY_SECS: u64 = 5;
@@ -106,7 +106,7 @@ async fn upload_slot<'a>(app: &'a AppState, headers: &HeaderMap) -> Result<Optio
         scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
     });
     let Some(token) = bearer else { return Ok(None) };
-    let Some(claims) = app.keys.verify_shared(token).await else {
+    let Some(claims) = app.tokens.verify(token).await else {
         return Ok(None);
     };
     match app.ops.take_upload_slot(&claims.sub, app.ops.limits.uploads_per_principal) {

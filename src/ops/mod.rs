@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-/// Per-server operational state, part of [`crate::server::App`].
+/// Per-server operational state, part of [`crate::state::App`].
 pub struct Ops {
     pub limits: crate::config::LimitsConfig,
     pub trusted_proxies: Vec<ipnet::IpNet>,

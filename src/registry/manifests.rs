@@ -153,14 +153,13 @@ impl Registry {
         Ok(manifests::tags(&self.db, id, last, i64::from(n)).await?)
     }
 
-    /// Manifests in the repository whose `subject` is `subject`:
-    /// `(digest, media_type, size, artifact_type, annotations JSON)`.
+    /// Manifests in the repository whose `subject` is `subject`.
     pub async fn referrers(
         &self,
         caller: &Caller,
         repo: &RepoName,
         subject: &Digest,
-    ) -> Result<Vec<(String, String, i64, Option<String>, Option<String>)>> {
+    ) -> Result<Vec<manifests::ReferrerRow>> {
         let id = match self.repo_id(caller, repo).await {
             Ok(id) => id,
             Err(RegistryError::NameUnknown) => return Ok(vec![]),
