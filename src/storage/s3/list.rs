@@ -101,3 +101,45 @@ impl S3Store {
         self.delete_tails(id).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of AWS's documented answer (trimmed), truncated, with a key that is not a
+    /// session's.
+    #[test]
+    fn parses_a_list_multipart_uploads_answer() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>bucket</Bucket>
+  <KeyMarker></KeyMarker>
+  <UploadIdMarker></UploadIdMarker>
+  <NextKeyMarker>reg/uploads/6f1c2a52-4e0a-4a53-9a8e-0d0a1f8b7c11</NextKeyMarker>
+  <NextUploadIdMarker>VXBsb2FkIElE</NextUploadIdMarker>
+  <MaxUploads>2</MaxUploads>
+  <IsTruncated>true</IsTruncated>
+  <Upload>
+    <Key>reg/uploads/6f1c2a52-4e0a-4a53-9a8e-0d0a1f8b7c11</Key>
+    <UploadId>VXBsb2FkIElE</UploadId>
+    <Initiator><ID>arn:aws:iam::111122223333:user/x</ID><DisplayName>x</DisplayName></Initiator>
+    <StorageClass>STANDARD</StorageClass>
+    <Initiated>2010-11-10T20:48:33.000Z</Initiated>
+  </Upload>
+  <Upload>
+    <Key>reg/uploads/not-a-session</Key>
+    <UploadId>b3RoZXI</UploadId>
+    <Initiated>2010-11-10T20:49:33.000Z</Initiated>
+  </Upload>
+</ListMultipartUploadsResult>"#;
+        let page: ListResult = quick_xml::de::from_str(xml).unwrap();
+        assert!(page.is_truncated);
+        assert_eq!(page.next_upload_id_marker.as_deref(), Some("VXBsb2FkIElE"));
+        assert_eq!(page.uploads.len(), 2);
+        assert_eq!(page.uploads[0].upload_id, "VXBsb2FkIElE");
+        let when = humantime::parse_rfc3339_weak(page.uploads[0].initiated.trim_end_matches('Z')).unwrap();
+        assert_eq!(when.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(), 1_289_422_113);
+        let empty: ListResult = quick_xml::de::from_str("<ListMultipartUploadsResult/>").unwrap();
+        assert!(!empty.is_truncated && empty.uploads.is_empty());
+    }
+}
