@@ -25,7 +25,9 @@ enum Writer {
 pub struct Sealed(Seal);
 
 enum Seal {
-    File(UploadId),
+    /// The writer stays open: its `flock` keeps other processes off the session file until
+    /// the file is published or dropped (they would cut it back to the recorded offset).
+    File(UploadId, FsWriter),
     Object(String),
 }
 
@@ -133,7 +135,7 @@ impl BlobStore {
             Writer::Fs(mut w, id) => {
                 // Not fsynced here: committing fsyncs the file before its rename.
                 w.flush().await?;
-                Ok(Some(Sealed(Seal::File(id))))
+                Ok(Some(Sealed(Seal::File(id, w))))
             }
             Writer::S3(w) => match w.finish().await {
                 Ok(key) => Ok(Some(Sealed(Seal::Object(key)))),
@@ -146,7 +148,7 @@ impl BlobStore {
     /// The sealed bytes, to hash again with another algorithm (the only re-read).
     pub async fn read_sealed(&self, sealed: &Sealed, size: u64) -> io::Result<ByteStream> {
         match (&self.backend, &sealed.0) {
-            (Backend::Fs(fs), Seal::File(id)) => fs.upload_stream(id).await,
+            (Backend::Fs(fs), Seal::File(id, _)) => fs.upload_stream(id).await,
             (Backend::S3(s3), Seal::Object(key)) => s3.read(key, 0, size).await.map_err(s3_io),
             _ => Err(other("sealed upload of another store")),
         }
@@ -155,7 +157,7 @@ impl BlobStore {
     /// Drops sealed bytes whose digest did not verify.
     pub async fn discard(&self, sealed: Sealed) -> io::Result<()> {
         match (&self.backend, sealed.0) {
-            (Backend::Fs(fs), Seal::File(id)) => fs.upload_delete(&id).await,
+            (Backend::Fs(fs), Seal::File(id, _lock)) => fs.upload_delete(&id).await,
             (Backend::S3(s3), Seal::Object(key)) => s3.delete(&key).await.map_err(s3_io),
             _ => Err(other("sealed upload of another store")),
         }
@@ -177,7 +179,7 @@ impl BlobStore {
         E: From<io::Error>,
     {
         match (&self.backend, sealed.0) {
-            (Backend::Fs(fs), Seal::File(id)) => {
+            (Backend::Fs(fs), Seal::File(id, _lock)) => {
                 let winner = record(Location(Place::File(digest.clone()))).await?;
                 fs.upload_publish(&id, digest).await?;
                 Ok(winner)

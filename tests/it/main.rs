@@ -36,6 +36,7 @@ mod robustness;
 mod s3;
 mod s3_crash;
 mod s3_ops;
+mod storage;
 mod tags;
 mod tls;
 mod token;
