@@ -80,7 +80,7 @@ fn router(app: AppState) -> Router {
     let mut routes =
         Router::new().merge(oci::routes()).merge(auth::routes()).merge(api::routes()).merge(ops::health::routes());
     if app.config.metrics.enabled && app.config.metrics.listen.is_none() {
-        routes = routes.route("/metrics", get(ops::metrics::render));
+        routes = routes.route("/metrics", metrics_route(&app.config));
     }
     let mut routes = routes.with_state(app.clone()).layer(SetResponseHeaderLayer::overriding(
         HeaderName::from_static("docker-distribution-api-version"),
@@ -93,6 +93,12 @@ fn router(app: AppState) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), ops::limits::middleware))
         .layer(CatchPanicLayer::new())
         .layer(middleware::from_fn_with_state(app, ops::access::middleware))
+}
+
+/// `GET /metrics`, behind `metrics.token` when one is set.
+fn metrics_route<S: Clone + Send + Sync + 'static>(config: &Config) -> axum::routing::MethodRouter<S> {
+    let token: Option<Arc<str>> = config.metrics.token.as_deref().map(Arc::from);
+    get(move |headers: axum::http::HeaderMap| ops::metrics::render(token.clone(), headers))
 }
 
 /// Runs garbage collection every `gc.interval_secs` while the server runs (the task holds
@@ -155,7 +161,7 @@ pub async fn serve_with_shutdown(
     };
     let metrics_task = metrics_listener.map(|l| {
         tracing::info!(addr = ?l.local_addr().ok(), "metrics listening");
-        let serve = axum::serve(l, Router::new().route("/metrics", get(ops::metrics::render)));
+        let serve = axum::serve(l, Router::new().route("/metrics", metrics_route(&app.config)));
         tokio::spawn(async move {
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "metrics listener failed");

@@ -115,7 +115,7 @@ pub fn check_unknown(provider: &impl Provider, origin: Origin<'_>) -> Result<(),
 }
 
 /// Keys whose values are secret: shown as `<redacted>` when set.
-const SECRETS: &[&str] = &["initial_admin_password", "storage.s3.secret_access_key"];
+const SECRETS: &[&str] = &["initial_admin_password", "metrics.token", "storage.s3.secret_access_key"];
 
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -311,11 +311,16 @@ pub struct MetricsConfig {
     /// Serve `/metrics` on this separate address instead of the main listener (for example
     /// a private interface). Default unset: on the main listener.
     pub listen: Option<String>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`
+    /// (Prometheus' `authorization` / `bearer_token_file`). Default unset: open.
+    pub token: Option<String>,
+    /// File holding `token`. Default unset.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { enabled: true, listen: None }
+        MetricsConfig { enabled: true, listen: None, token: None, token_file: None }
     }
 }
 
@@ -408,6 +413,9 @@ impl Config {
         }
         if let Some(v) = read("database.url", &self.database.url_file, self.database.url.is_some())? {
             self.database.url = Some(v);
+        }
+        if let Some(v) = read("metrics.token", &self.metrics.token_file, self.metrics.token.is_some())? {
+            self.metrics.token = Some(v);
         }
         let s3 = &mut self.storage.s3;
         if let Some(v) = read("storage.s3.access_key_id", &s3.access_key_id_file, !s3.access_key_id.is_empty())? {

@@ -5,14 +5,18 @@
 //! Labels are bounded: an endpoint *family* (never a repository name), the method (known
 //! methods, else `other`), the status code.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use axum::{
-    http::{Method, StatusCode, header},
+    http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sha2::{Digest as _, Sha256};
 
 pub const REQUESTS: &str = "berth_http_requests_total";
 pub const DURATION: &str = "berth_http_request_duration_seconds";
@@ -86,7 +90,21 @@ fn describe() {
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
-pub async fn render() -> Response {
+/// The `/metrics` handler; with a `token`, only for requests bearing it (a missing or wrong
+/// one is 401; the SHA-256 of each side is compared, so timing tells nothing of the token).
+pub async fn render(token: Option<Arc<str>>, headers: HeaderMap) -> Response {
+    if let Some(want) = token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, t)| t.trim());
+        if Sha256::digest(given.as_bytes()) != Sha256::digest(want.as_bytes()) {
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")])
+                .into_response();
+        }
+    }
     match HANDLE.get().cloned().flatten() {
         Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),

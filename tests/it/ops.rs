@@ -148,6 +148,24 @@ async fn metrics_on_a_separate_listener() {
 }
 
 #[tokio::test]
+async fn metrics_behind_a_token() {
+    let s = TestServer::start_with(|c| c.metrics.token = Some("scrape-secret-1".into())).await;
+    for auth in [None, Some("Bearer wrong"), Some("Basic c2NyYXBlLXNlY3JldC0x"), Some("Bearer scrape-secret-")] {
+        let mut req = s.req(Method::GET, "/metrics", None);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{auth:?}");
+        assert!(!r.text().await.unwrap().contains("berth_http_requests_total"), "{auth:?}");
+    }
+    let r =
+        s.req(Method::GET, "/metrics", None).header("authorization", "Bearer scrape-secret-1").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("berth_http_requests_total"));
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed_or_made() {
     let s = TestServer::start().await;
     let r = s.req(Method::GET, "/v2/", None).header("x-request-id", "build-42.step:7").send().await.unwrap();
