@@ -260,7 +260,7 @@ async fn bucket_check_at_start_is_reported_by_readyz() {
     assert_eq!(resp.status(), 404, "nothing created the bucket");
 }
 
-/// GC aborts multipart uploads under berth's prefix that no upload session knows (a kill
+/// GC aborts (and fsck reports) multipart uploads under berth's prefix that no upload session knows (a kill
 /// between creating one and recording it), and leaves alone the live session's and those
 /// outside its prefix. (moto reports every upload as initiated in 2010, so the grace
 /// period cannot be told apart here; the session check is what protects the live one.)
@@ -290,6 +290,19 @@ async fn gc_aborts_multipart_uploads_no_session_knows() {
         // Sessions idle for an hour expire; the live one was written just now.
         ("BERTH_GC__UPLOAD_TTL_SECS", "3600"),
     ];
+    // fsck reports the orphan as a leftover (and changes nothing without --repair).
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("fsck")
+        .env("BERTH_DATA_DIR", s.data_dir())
+        .envs(env.iter().copied())
+        .current_dir(s.data_dir())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "fsck finds the orphan");
+    let fsck: serde_json::Value = serde_json::from_slice(&out.stdout).expect("fsck prints a JSON report");
+    assert_eq!(fsck["leftovers"], serde_json::json!(["uploads/0b6c1a52-4e0a-4a53-9a8e-0d0a1f8b7c11"]), "{fsck}");
     let dry = gc_with(&s, &["--dry-run"], &env).await;
     assert_eq!(dry["abandoned_sessions_removed"], 1, "a dry run counts the orphan: {dry}");
     assert_eq!(multipart_keys(&moto, "").await.len(), 4, "a dry run aborts nothing");
