@@ -260,9 +260,9 @@ async fn bucket_check_at_start_is_reported_by_readyz() {
     assert_eq!(resp.status(), 404, "nothing created the bucket");
 }
 
-/// GC aborts (and fsck reports) multipart uploads under berth's prefix that no upload session knows (a kill
-/// between creating one and recording it), and leaves alone the live session's and those
-/// outside its prefix. (moto reports every upload as initiated in 2010, so the grace
+/// GC aborts (and fsck reports) multipart uploads under berth's prefix that no upload
+/// session knows (a kill between creating one and recording it), and leaves alone the live
+/// session's and those outside its prefix. (moto reports every upload as initiated in 2010, so the grace
 /// period cannot be told apart here; the session check is what protects the live one.)
 #[tokio::test]
 async fn gc_aborts_multipart_uploads_no_session_knows() {
