@@ -116,7 +116,8 @@ impl S3Store {
             prefix: cfg.prefix.trim_matches('/').to_owned(),
             redirect_ttl: cfg.redirect.then(|| Duration::from_secs(cfg.redirect_ttl_secs)),
             writable: cfg.check_on_start.then(|| Arc::new(AtomicBool::new(false))),
-            http: s3_http::Client::new(),
+            // A listing that hangs must not hold a collection pass forever.
+            http: s3_http::Client::builder().timeout(Duration::from_secs(60)).build()?,
         };
         if s3.writable.is_some() {
             match s3.check_writable().await {
