@@ -123,6 +123,8 @@ start_moto() {
     export BERTH_STORAGE__KIND=s3 BERTH_STORAGE__S3__BUCKET=berth BERTH_STORAGE__S3__PREFIX=conformance \
         BERTH_STORAGE__S3__ENDPOINT=http://127.0.0.1:$port BERTH_STORAGE__S3__ALLOW_HTTP=true \
         BERTH_STORAGE__S3__ACCESS_KEY_ID=test BERTH_STORAGE__S3__SECRET_ACCESS_KEY=test
+    # CONF_S3_REDIRECT=1: blob GETs answer 307 to presigned moto URLs the clients follow.
+    if [ "${CONF_S3_REDIRECT:-0}" = 1 ]; then export BERTH_STORAGE__S3__REDIRECT=true; fi
 }
 
 # start_postgres: a PostgreSQL for berth's metadata, stopped with everything else.

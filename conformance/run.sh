@@ -17,6 +17,9 @@
 #   CONF_KEEP=1            keep the temp dir (logs, stores) even on success
 #   CONF_STORAGE=s3        berth keeps blobs in S3: a moto_server (from the venv) is
 #                          started on a free port with a fresh bucket
+#   CONF_S3_REDIRECT=1     with CONF_STORAGE=s3: blob GETs answer 307 to presigned URLs
+#                          on moto (storage.s3.redirect), and the run checks that the
+#                          clients' pulls went through such redirects
 #   CONF_DATABASE=postgres berth keeps metadata in a PostgreSQL started here (initdb +
 #                          pg_ctl as user postgres, on a free loopback port)
 #   BERTH_VENV             venv with oras+requests (default /var/cache/berth-venv)
@@ -179,6 +182,21 @@ for c in "${CLIENTS[@]}"; do
         printf 'FAIL %s: script exited %s\n' "$c" "$rc" >>"$CONF_RESULTS"
     fi
 done
+
+# With redirects on, every client's blob downloads must have been 307s it followed: count
+# the redirected blob GETs in berth's access log, per client run (the log is shared).
+if [ "${CONF_S3_REDIRECT:-0}" = 1 ] && [ "$TARGET" = berth ]; then
+    redirects=$(grep 'berth::access' "$BERTH_LOG" | grep 'method=GET' | grep -E 'path=/v2/[^ ]*/blobs/sha' |
+        grep -c 'status=307' || true)
+    streamed=$(grep 'berth::access' "$BERTH_LOG" | grep 'method=GET' | grep -E 'path=/v2/[^ ]*/blobs/sha' |
+        grep -c 'status=200' || true)
+    if [ "$redirects" -gt 0 ]; then
+        printf 'PASS redirect: %s blob GETs answered 307 to a presigned URL (%s streamed: manifests read as blobs)\n' \
+            "$redirects" "$streamed" >>"$CONF_RESULTS"
+    else
+        printf 'FAIL redirect: no blob GET was redirected\n' >>"$CONF_RESULTS"
+    fi
+fi
 
 passed=$(grep -c '^PASS ' "$CONF_RESULTS" || true)
 failed=$(grep -c '^FAIL ' "$CONF_RESULTS" || true)

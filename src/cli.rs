@@ -423,7 +423,7 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             }
         },
         Command::Gc { dry_run } => {
-            let store = crate::storage::BlobStore::open(config).await?;
+            let store = crate::storage::BlobStore::open_configured(config).await?;
             let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
             let progress = Progress::on_terminal("gc");
             let show = progress.as_ref().map(|p| move |line: &str| p.show(line));
@@ -445,7 +445,7 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             print(&keys)?;
         }
         Command::Fsck { repair } => {
-            let store = crate::storage::BlobStore::open(config).await?;
+            let store = crate::storage::BlobStore::open_configured(config).await?;
             let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
             let progress = Progress::on_terminal("fsck");
             let show = progress.as_ref().map(|p| move |line: &str| p.show(line));

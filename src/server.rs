@@ -59,18 +59,18 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     auth::users::bootstrap_admin(&db, config.initial_admin_password.as_deref()).await?;
     let keys = Keys::load_or_create(&db, &config.auth.service, config.auth.token_ttl_secs).await?;
     keys.spawn_refresh();
-    let store = BlobStore::open(&config).await?;
+    let store = BlobStore::open_configured(&config).await?;
     let scheme = if config.tls.cert.is_some() { "https" } else { "http" };
     let public = config.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let tokens = TokenService::new(db.clone(), keys, TokenSettings::new(&config.auth, realm))
         .with_directory(auth::directory::Directory::new(&config.auth)?);
-    let registry = Registry::new(db, store, config.limits.max_manifest_bytes);
+    let registry = Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
     let ops = Ops::new(&config);
     if !metrics_on {
         tracing::debug!("metrics off");
     }
-    let app = Arc::new(App { registry, tokens, config, ops });
+    let app = Arc::new(App { registry, tokens, db, config, ops });
     spawn_gc(&app);
     Ok(app)
 }

@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::{auth::TokenService, config::Config, ops::Ops, registry::Registry};
+use crate::{auth::TokenService, config::Config, db::Db, ops::Ops, registry::Registry};
 
 /// Shared state of a running server.
 pub struct App {
     pub registry: Registry,
     pub tokens: TokenService,
+    /// The metadata database, for the management API (the registry keeps its own handle
+    /// private).
+    pub db: Db,
     pub config: Config,
     pub ops: Ops,
 }

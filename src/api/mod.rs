@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Ctx {
 
 impl Ctx {
     pub fn manager(&self) -> Manager<'_> {
-        Manager { db: &self.app.registry.db, auth: &self.app.config.auth }
+        Manager { db: &self.app.db, auth: &self.app.config.auth }
     }
 }
 

@@ -86,6 +86,8 @@ pub struct S3Config {
     pub region: String,
     /// Endpoint URL for S3-compatible services (MinIO, Ceph…). Default: AWS.
     pub endpoint: Option<String>,
+    /// Static credentials. Default empty: the AWS credential chain from the environment
+    /// (`AWS_*` variables, web identity, ECS, instance metadata). Set here, they win.
     pub access_key_id: String,
     /// File holding `access_key_id`. Default unset.
     pub access_key_id_file: Option<PathBuf>,
@@ -94,6 +96,19 @@ pub struct S3Config {
     pub secret_access_key_file: Option<PathBuf>,
     /// Allow a plain-http endpoint. Default false.
     pub allow_http: bool,
+    /// Blob GETs answer 307 to a presigned URL of the object instead of streaming it.
+    /// Default false.
+    pub redirect: bool,
+    /// Lifetime of a redirect's presigned URL. Default 300.
+    pub redirect_ttl_secs: u64,
+    /// Server-side encryption of every object written: `AES256` or `aws:kms`. Default unset
+    /// (the bucket's default).
+    pub sse: Option<String>,
+    /// The KMS key of `sse = "aws:kms"`. Default unset (the account's S3 key).
+    pub sse_kms_key_id: Option<String>,
+    /// At start, check that the bucket exists and is writable (put and delete a probe
+    /// object under the prefix); `/readyz` reports the result. Default true.
+    pub check_on_start: bool,
 }
 
 impl Default for S3Config {
@@ -108,6 +123,11 @@ impl Default for S3Config {
             secret_access_key: String::new(),
             secret_access_key_file: None,
             allow_http: false,
+            redirect: false,
+            redirect_ttl_secs: 300,
+            sse: None,
+            sse_kms_key_id: None,
+            check_on_start: true,
         }
     }
 }
@@ -535,6 +555,19 @@ impl Config {
         }
         if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
             return bad("storage.s3.bucket is required when storage.kind = \"s3\"".into());
+        }
+        let s3 = &self.storage.s3;
+        if let Some(sse) = &s3.sse
+            && sse != "AES256"
+            && sse != "aws:kms"
+        {
+            return bad(format!("storage.s3.sse: {sse:?} is not \"AES256\" or \"aws:kms\""));
+        }
+        if s3.sse_kms_key_id.is_some() && s3.sse.as_deref() != Some("aws:kms") {
+            return bad("storage.s3.sse_kms_key_id needs storage.s3.sse = \"aws:kms\"".into());
+        }
+        if s3.redirect && !(1..=604_800).contains(&s3.redirect_ttl_secs) {
+            return bad("storage.s3.redirect_ttl_secs must be between 1 and 604800 (7 days)".into());
         }
         if self.auth.token_ttl_secs < 60 {
             return bad("auth.token_ttl_secs must be at least 60".into());

@@ -25,6 +25,14 @@ pub async fn get(req: &Req<'_>, access: &Access, repo: &RepoName, digest: &Diges
         return Ok(respond(StatusCode::OK, &headers, Body::empty()));
     }
     let data = registry.open_blob(caller, repo, digest).await?;
+    if let BlobData::Stored { location, .. } = &data
+        && let Some(url) = registry.blob_redirect(location).await?
+    {
+        // After the same authorization and lookup as a streamed GET. A `Range` goes along:
+        // the client sends it again to the new location.
+        let headers = [("docker-content-digest", digest.to_string()), ("location", url)];
+        return Ok(respond(StatusCode::TEMPORARY_REDIRECT, &headers, Body::empty()));
+    }
     let size = data.size();
     let (status, start, len) = match parse_range(req.header("range"), size) {
         RangeOutcome::Full => (StatusCode::OK, 0, size),
@@ -40,9 +48,7 @@ pub async fn get(req: &Req<'_>, access: &Access, repo: &RepoName, digest: &Diges
     headers.push(("content-length", len.to_string()));
     let body = match data {
         BlobData::Bytes(b) => Body::from(b.get(start as usize..(start + len) as usize).unwrap_or_default().to_vec()),
-        BlobData::Stored { key, .. } => {
-            Body::from_stream(registry.read_blob(digest, key.as_deref(), start, len).await?)
-        }
+        BlobData::Stored { location, .. } => Body::from_stream(registry.read_blob(&location, start, len).await?),
     };
     Ok(respond(status, &headers, body))
 }

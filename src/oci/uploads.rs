@@ -92,7 +92,7 @@ pub async fn start(
     };
     let s = registry.start_upload(caller, repo, algorithm).await?;
     let mut resp = session_response(StatusCode::ACCEPTED, repo, &s);
-    if let Some(min) = registry.store.chunk_min_length() {
+    if let Some(min) = registry.chunk_min_length() {
         // Chunks below an S3 part's minimum would have to be buffered server-side.
         resp.headers_mut().insert("oci-chunk-min-length", min.into());
     }

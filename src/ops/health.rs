@@ -12,10 +12,7 @@ use axum::{
     routing::get,
 };
 
-use crate::{
-    state::{App, AppState},
-    storage::BlobStore,
-};
+use crate::state::{App, AppState};
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -48,19 +45,13 @@ where
 }
 
 async fn database(app: &App) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(&app.registry.db.pool).await.map(|_| ())
+    app.registry.database_ready().await
 }
 
-/// The store answers: the blob directory is there, or the bucket answers a HEAD (an
-/// absent probe key is an answer).
+/// The store answers: the blob directory is there, or the bucket answers a HEAD (and, with
+/// `storage.s3.check_on_start`, has taken the probe write).
 async fn storage(app: &App) -> std::io::Result<()> {
-    match &app.registry.store {
-        BlobStore::Fs(_) => {
-            let meta = tokio::fs::metadata(app.config.data_dir.join("blobs")).await?;
-            if meta.is_dir() { Ok(()) } else { Err(std::io::Error::other("blobs is not a directory")) }
-        }
-        BlobStore::S3(s3) => s3.exists("readyz-probe").await.map(|_| ()).map_err(std::io::Error::other),
-    }
+    app.registry.storage_ready().await
 }
 
 async fn readyz(State(app): State<AppState>) -> Response {

@@ -1,19 +1,17 @@
 //! Reading and unlinking blobs through a repository.
 
-use bytes::Bytes;
-use futures_util::stream::BoxStream;
-
 use super::{Caller, Registry, RegistryError, Result};
 use crate::{
     db::{blobs, manifests, repos},
     digest::Digest,
     names::RepoName,
+    storage::{ByteStream, Location},
 };
 
 /// Where a blob readable through a repository is.
 pub enum BlobData {
-    /// In the blob store (`key` on S3).
-    Stored { size: u64, key: Option<String> },
+    /// In the blob store.
+    Stored { size: u64, location: Location },
     /// A manifest's bytes, kept in the database.
     Bytes(Vec<u8>),
 }
@@ -37,12 +35,13 @@ impl Registry {
     /// Finds a blob linked in the repository (or a manifest's bytes).
     pub async fn open_blob(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<BlobData> {
         let id = self.repo_id(caller, repo).await?;
-        if let Some((size, key)) = blobs::stored_in_repo(&self.db, id, digest.as_str()).await? {
-            // The filesystem row is written just before the file is moved into place.
-            if !self.store.blob_in_place(digest, key.as_deref()).await? {
+        if let Some((size, record)) = blobs::stored_in_repo(&self.db, id, digest.as_str()).await? {
+            let location = Location::from_record(digest, record);
+            // A row may precede its bytes (see `BlobStore::commit`).
+            if !self.store.contains(&location).await? {
                 return Err(RegistryError::BlobUnknown);
             }
-            return Ok(BlobData::Stored { size: size as u64, key });
+            return Ok(BlobData::Stored { size: size as u64, location });
         }
         match manifests::get(&self.db, id, digest.as_str()).await? {
             Some(m) => Ok(BlobData::Bytes(m.content)),
@@ -51,15 +50,15 @@ impl Registry {
     }
 
     /// `len` bytes from `start` of a stored blob found by [`Self::open_blob`].
-    pub async fn read_blob(
-        &self,
-        digest: &Digest,
-        key: Option<&str>,
-        start: u64,
-        len: u64,
-    ) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+    pub async fn read_blob(&self, location: &Location, start: u64, len: u64) -> Result<ByteStream> {
         // Gone between lookup and read: a collection pass took it (or fsck found it lost).
-        self.store.read_blob(digest, key, start, len).await?.ok_or(RegistryError::BlobUnknown)
+        self.store.open(location, start, len).await?.ok_or(RegistryError::BlobUnknown)
+    }
+
+    /// Where a client may fetch a stored blob directly (a short-lived presigned URL), when
+    /// the store is set to redirect; `None` to stream it.
+    pub async fn blob_redirect(&self, location: &Location) -> Result<Option<String>> {
+        Ok(self.store.redirect_url(location).await?)
     }
 
     /// Unlinks a blob from the repository; its bytes stay until garbage collection.

@@ -11,12 +11,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::{GcOptions, Registry, Result};
+use super::{GcOptions, Registry, RegistryError, Result};
 use crate::{
     db::{self, fsck},
     digest::{Digest, Hasher},
     names::UploadId,
-    storage::BlobStore,
+    storage::{Location, Removal},
 };
 
 /// Upload directories and trash files younger than this may belong to a request or a
@@ -58,9 +58,7 @@ impl Registry {
     pub async fn fsck(&self, repair: bool, now: i64, opts: GcOptions<'_>) -> Result<FsckReport> {
         let mut report = FsckReport { repaired: repair, ..FsckReport::default() };
         self.check_blobs(repair, now, opts, &mut report).await?;
-        if let BlobStore::Fs(_) = &self.store {
-            self.check_blob_files(repair, &mut report).await?;
-        }
+        self.check_blob_files(repair, &mut report).await?;
         self.check_uploads(repair, &mut report).await?;
         for (repo, manifest, child) in fsck::dangling_refs(&self.db).await? {
             report.dangling.push(format!("{repo}@{manifest} -> {child}"));
@@ -76,7 +74,7 @@ impl Registry {
             let batch = fsck::blobs(&self.db, &after, 500).await?;
             let Some((last, ..)) = batch.last() else { return Ok(()) };
             after = last.clone();
-            for (digest, size, key, lost_at) in batch {
+            for (digest, size, record, lost_at) in batch {
                 if let Some(progress) = opts.progress {
                     let mib = report.bytes_checked >> 20;
                     progress(&format!("blob {}/{total}, {mib} MiB hashed", report.blobs_checked + 1));
@@ -90,7 +88,8 @@ impl Registry {
                     report.corrupt.push(digest);
                     continue;
                 };
-                let Some(intact) = self.rehash_blob(&parsed, key.as_deref(), size as u64, report).await? else {
+                let location = Location::from_record(&parsed, record);
+                let Some(intact) = self.rehash_blob(&parsed, &location, size as u64, report).await? else {
                     report.missing.push(digest);
                     if repair && fsck::mark_lost(&self.db, parsed.as_str(), now).await? {
                         report.lost.push(parsed.to_string());
@@ -103,9 +102,7 @@ impl Registry {
                 report.corrupt.push(digest);
                 if repair && fsck::mark_lost(&self.db, parsed.as_str(), now).await? {
                     // A push of the blob publishes only where no file is: the bad one goes.
-                    if let BlobStore::Fs(fs) = &self.store {
-                        fs.remove_stray(&crate::storage::Key::Blob(&parsed).path()).await?;
-                    }
+                    self.store.drop_corrupt(&location).await?;
                     report.lost.push(parsed.to_string());
                 }
             }
@@ -116,13 +113,11 @@ impl Registry {
     async fn rehash_blob(
         &self,
         digest: &Digest,
-        key: Option<&str>,
+        location: &Location,
         size: u64,
         report: &mut FsckReport,
     ) -> Result<Option<bool>> {
-        // One byte more than recorded on a file, to see one that grew.
-        let len = if let BlobStore::Fs(_) = &self.store { size + 1 } else { size };
-        let Some(mut stream) = self.store.read_blob(digest, key, 0, len).await? else {
+        let Some(mut stream) = self.store.open_for_check(location, size).await? else {
             return Ok(None);
         };
         let mut hasher = Hasher::new(digest.algorithm());
@@ -143,60 +138,54 @@ impl Registry {
 
     /// Files under `blobs/` without a row, and what collection passes left in `trash/`.
     async fn check_blob_files(&self, repair: bool, report: &mut FsckReport) -> Result<()> {
-        let BlobStore::Fs(fs) = &self.store else { return Ok(()) };
-        let nonce = format!("fsck{}", uuid::Uuid::new_v4().simple());
-        for (rel, digest) in fs.blob_files().await? {
-            let known = match &digest {
-                Some(d) => db::blobs::size(&self.db, d.as_str()).await?.is_some(),
+        for file in self.store.blob_files().await? {
+            let known = match &file.blob {
+                Some((d, _)) => db::blobs::size(&self.db, d.as_str()).await?.is_some(),
                 None => false,
             };
             if known {
                 continue;
             }
-            report.orphan_files.push(rel.clone());
-            match (repair, digest) {
+            report.orphan_files.push(file.path.clone());
+            match (repair, &file.blob) {
                 (false, _) => {}
                 // As the collector does: a push that recreated the row meanwhile keeps it.
-                (true, Some(d)) => {
-                    if fs.trash_blob(&d, &nonce).await? {
-                        if db::blobs::size(&self.db, d.as_str()).await?.is_some() {
-                            fs.restore_blob(&d, &nonce).await?;
-                        } else {
-                            fs.delete_trash(&d, &nonce).await?;
-                        }
+                (true, Some((d, location))) => {
+                    let pushed_again =
+                        || async { Ok::<_, RegistryError>(db::blobs::size(&self.db, d.as_str()).await?.is_some()) };
+                    if let Removal::Deferred(record) = self.store.remove(location, pushed_again).await? {
+                        self.store.purge(&record).await?;
                     }
                 }
-                (true, None) => fs.remove_stray(&rel).await?,
+                (true, None) => self.store.remove_file(&file.path).await?,
             }
         }
-        for (rel, parsed) in fs.trash_files(LEFTOVER_AGE).await? {
-            report.leftovers.push(rel.clone());
-            match (repair, parsed) {
-                (false, _) => {}
-                (true, Some((d, nonce))) if db::blobs::size(&self.db, d.as_str()).await?.is_some() => {
-                    fs.restore_blob(&d, &nonce).await?;
-                }
-                (true, _) => fs.remove_stray(&rel).await?,
+        for trash in self.store.trash_files(LEFTOVER_AGE).await? {
+            report.leftovers.push(trash.path.clone());
+            if !repair {
+                continue;
+            }
+            match &trash.blob {
+                Some(d) if db::blobs::size(&self.db, d.as_str()).await?.is_some() => self.store.restore(&trash).await?,
+                _ => self.store.remove_file(&trash.path).await?,
             }
         }
         Ok(())
     }
 
-    /// Upload directories without a session, and sessions whose recorded bytes are gone.
+    /// Session storage without a session, and sessions whose recorded bytes are gone.
     async fn check_uploads(&self, repair: bool, report: &mut FsckReport) -> Result<()> {
-        if let BlobStore::Fs(fs) = &self.store {
-            for id in fs.stale_upload_dirs(LEFTOVER_AGE).await? {
-                if !db::gc::upload_exists(&self.db, id.as_str()).await? {
-                    report.leftovers.push(format!("uploads/{id}"));
-                    if repair {
-                        fs.upload_delete(&id).await?;
-                    }
+        for stale in self.store.stale_sessions(LEFTOVER_AGE).await? {
+            if !db::gc::upload_exists(&self.db, stale.id.as_str()).await? {
+                report.leftovers.push(format!("uploads/{}", stale.id));
+                if repair {
+                    self.store.drop_stale(&stale).await?;
                 }
             }
         }
         for (id, offset) in fsck::sessions(&self.db).await? {
             let Ok(id) = id.parse::<UploadId>() else { continue };
-            if !self.store.upload_holds(&id, offset as u64).await? {
+            if !self.store.session_holds(&id, offset as u64).await? {
                 report.leftovers.push(format!("upload session {id} (its {offset} recorded bytes are gone)"));
                 if repair {
                     self.discard_upload(&id).await?;

@@ -15,10 +15,11 @@
 //!   MANIFEST_BLOB_UNKNOWN, storing nothing;
 //! - a push or mount of a blob (re)links it before anything else, and a blob push moves
 //!   its own bytes in whenever the file is missing;
-//! - the collector deletes a blob's row only while no link exists, then moves the file to
-//!   `trash/`, checks the row again, and restores the file if a push recreated the row
-//!   meanwhile (or drops it if that push already put its own copy in place). On S3 the
-//!   object is only deleted a pass later, so a read that resolved it first still finds it.
+//! - the collector deletes a blob's row only while no link exists, then has the store remove
+//!   the bytes (`BlobStore::remove`): on the filesystem the file goes to `trash/`, the row
+//!   is checked again, and the file restored if a push recreated the row meanwhile (or
+//!   dropped if that push already put its own copy in place). On S3 the object is only
+//!   deleted a pass later, so a read that resolved it first still finds it.
 //!
 //! A read in the short window between trashing and restoring answers BLOB_UNKNOWN.
 
@@ -28,7 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{
-    Registry, Result,
+    Registry, RegistryError, Result,
     mark::{self, Rules},
     policy::Policy,
 };
@@ -40,7 +41,7 @@ use crate::{
     },
     digest::Digest,
     names::UploadId,
-    storage::BlobStore,
+    storage::{Location, Removal},
 };
 
 /// What one pass removed, or on a dry run would remove.
@@ -57,6 +58,8 @@ pub struct GcReport {
     pub blobs_removed: u64,
     pub bytes_freed: u64,
     pub uploads_expired: u64,
+    /// Session storage no session knew (upload directories, S3 multipart uploads).
+    pub abandoned_sessions_removed: u64,
     pub collections_removed: Vec<String>,
 }
 
@@ -246,7 +249,6 @@ impl Registry {
     }
 
     async fn collect_blobs(&self, cutoff: i64, now: i64, report: &mut GcReport, opts: GcOptions<'_>) -> Result<()> {
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
         let mut after = String::new();
         loop {
             let batch = gc::unreferenced_blobs(&self.db, cutoff, &after, BATCH).await?;
@@ -255,38 +257,30 @@ impl Registry {
             if let Some(progress) = opts.progress {
                 progress(&format!("blobs: {} removed, {} bytes", report.blobs_removed, report.bytes_freed));
             }
-            for (digest, size, key) in batch {
+            for (digest, size, record) in batch {
                 let Ok(digest) = digest.parse::<Digest>() else { continue };
                 if !gc::delete_unreferenced_blob(&self.db, digest.as_str(), cutoff).await? {
                     continue;
                 }
-                match (&self.store, key) {
-                    (BlobStore::Fs(fs), _) => {
-                        if fs.trash_blob(&digest, &nonce).await? {
-                            if db::blobs::size(&self.db, digest.as_str()).await?.is_some() {
-                                // Pushed again meanwhile: keep it.
-                                fs.restore_blob(&digest, &nonce).await?;
-                                continue;
-                            }
-                            fs.delete_trash(&digest, &nonce).await?;
-                        }
-                    }
-                    // Every S3 upload has its own object: a push racing this one records a
-                    // new row with its own key, so the old object can go — a pass later.
-                    (BlobStore::S3(_), Some(key)) => gc::doom_object(&self.db, &key, now).await?,
-                    (BlobStore::S3(_), None) => {}
+                let location = Location::from_record(&digest, record);
+                let pushed_again =
+                    || async { Ok::<_, RegistryError>(db::blobs::size(&self.db, digest.as_str()).await?.is_some()) };
+                match self.store.remove(&location, pushed_again).await? {
+                    Removal::Removed => {}
+                    Removal::Kept => continue,
+                    // A push racing this one records a new row at its own location, so the
+                    // old bytes can go — a pass later.
+                    Removal::Deferred(record) => gc::doom_object(&self.db, &record, now).await?,
                 }
                 report.blobs_removed += 1;
                 report.bytes_freed += size as u64;
                 report.blobs.push(BlobItem { digest: digest.to_string(), size });
             }
         }
-        if let BlobStore::S3(_) = &self.store {
-            let delay = S3_DELETE_DELAY_SECS.min(cutoff.abs_diff(now)) as i64;
-            for key in gc::doomed_objects(&self.db, now - delay + 1).await? {
-                self.store.delete_object(&key).await?;
-                gc::forget_doomed(&self.db, &key).await?;
-            }
+        let delay = S3_DELETE_DELAY_SECS.min(cutoff.abs_diff(now)) as i64;
+        for record in gc::doomed_objects(&self.db, now - delay + 1).await? {
+            self.store.purge(&record).await?;
+            gc::forget_doomed(&self.db, &record).await?;
         }
         Ok(())
     }
@@ -296,16 +290,18 @@ impl Registry {
             let Ok(id) = id.parse::<UploadId>() else { continue };
             if !dry_run {
                 db::uploads::delete(&self.db, id.as_str()).await?;
-                self.store.upload_delete(&id, store_state.as_deref()).await?;
+                self.store.drop_session(&id, store_state.as_deref()).await?;
             }
             report.uploads_expired += 1;
         }
-        // Directories whose session row is gone (a crash between the two writes).
-        if let (BlobStore::Fs(fs), false) = (&self.store, dry_run) {
-            for id in fs.stale_upload_dirs(Duration::from_secs(ttl_secs)).await? {
-                if !gc::upload_exists(&self.db, id.as_str()).await? {
-                    fs.upload_delete(&id).await?;
+        // Session storage whose row is gone, or never came (a crash between the two
+        // writes): upload directories, and S3 multipart uploads billed until aborted.
+        for stale in self.store.stale_sessions(Duration::from_secs(ttl_secs)).await? {
+            if !gc::upload_exists(&self.db, stale.id.as_str()).await? {
+                if !dry_run {
+                    self.store.drop_stale(&stale).await?;
                 }
+                report.abandoned_sessions_removed += 1;
             }
         }
         Ok(())

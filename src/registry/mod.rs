@@ -86,10 +86,10 @@ impl From<std::io::Error> for RegistryError {
 
 pub type Result<T> = std::result::Result<T, RegistryError>;
 
-/// The registry: metadata plus blob storage.
+/// The registry: metadata plus blob storage, reached only through its methods.
 pub struct Registry {
-    pub db: Db,
-    pub store: BlobStore,
+    db: Db,
+    store: BlobStore,
     pub max_manifest_bytes: usize,
     /// Upload sessions with a request in flight in this process; a second concurrent
     /// writer to the same session is refused rather than interleaved.
@@ -117,5 +117,20 @@ impl Registry {
 
     pub fn new(db: Db, store: BlobStore, max_manifest_bytes: usize) -> Registry {
         Registry { db, store, max_manifest_bytes, busy_uploads: Mutex::new(HashSet::new()) }
+    }
+
+    /// The smallest chunk clients should send (`OCI-Chunk-Min-Length`), if the store has one.
+    pub fn chunk_min_length(&self) -> Option<usize> {
+        self.store.chunk_min_length()
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn database_ready(&self) -> std::result::Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.db.pool).await.map(drop)
+    }
+
+    /// Whether the blob store answers (readiness).
+    pub async fn storage_ready(&self) -> std::io::Result<()> {
+        self.store.ready().await
     }
 }

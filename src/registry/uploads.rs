@@ -12,7 +12,7 @@ use crate::{
     db::{blobs, uploads},
     digest::{Algorithm, Digest, Hasher},
     names::{RepoName, UploadId},
-    storage::UploadWriter,
+    storage::{Location, Sealed, UploadWriter},
 };
 
 /// Within one long request, record progress at least this often.
@@ -91,7 +91,7 @@ impl Registry {
         // The collection must exist (and predate the token) for anything to be pushed.
         self.ensure_repo(caller, repo).await?;
         let id = UploadId::new_random();
-        let store_state = self.store.upload_create(&id).await?;
+        let store_state = self.store.create_session(&id).await?;
         let hash_state = Hasher::new(algorithm).to_state();
         uploads::insert(&self.db, id.as_str(), repo.as_str(), &caller.sub, &hash_state, store_state.as_deref()).await?;
         Ok(UploadState { id, offset: 0 })
@@ -101,7 +101,7 @@ impl Registry {
     /// resume at the offset could not work).
     pub async fn upload_status(&self, caller: &Caller, repo: &RepoName, id: &UploadId) -> Result<UploadState> {
         let (offset, _, _) = self.load_upload(caller, repo, id).await?;
-        if !self.store.upload_holds(id, offset).await? {
+        if !self.store.session_holds(id, offset).await? {
             return Err(RegistryError::UploadUnknown);
         }
         Ok(UploadState { id: id.clone(), offset })
@@ -152,7 +152,7 @@ impl Registry {
         let Some(busy) = self.lock_upload(id) else {
             return Err(RegistryError::RangeInvalid { offset: seen });
         };
-        let lock = match self.store.upload_lock(id).await {
+        let lock = match self.store.take_session(id).await {
             Ok(lock) => lock,
             // Another request (perhaps on another replica) is writing this session.
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -165,13 +165,13 @@ impl Registry {
             Err(e) => {
                 // Completed or cancelled meanwhile: drop the file the lock may have created.
                 if matches!(e, RegistryError::UploadUnknown) {
-                    self.store.upload_delete(id, None).await?;
+                    self.store.drop_session(id, None).await?;
                 }
                 return Err(e);
             }
         };
         let exact = chunk_length(range, offset)?;
-        let Some(writer) = self.store.upload_writer(lock, id, offset, store_state.as_deref()).await? else {
+        let Some(writer) = self.store.resume(lock, id, offset, store_state.as_deref()).await? else {
             tracing::warn!(upload = %id, offset, "upload session lost its recorded bytes; discarded");
             self.discard_upload(id).await?;
             return Ok(None);
@@ -283,49 +283,24 @@ impl Registry {
                 return Err(e);
             }
         };
-        match writer {
-            UploadWriter::Fs(mut w) => {
-                // Not checkpointed (see `write_chunk`): the buffer goes to the file now, and
-                // publishing fsyncs it.
-                w.flush().await?;
-                let actual = if same_algorithm {
-                    hasher.finish()
-                } else {
-                    self.rehash(id, None, size, expected.algorithm()).await?
-                };
-                self.check_digest(id, &actual, expected, None).await?;
-                // Row and link first, then the file: a concurrent garbage collection then
-                // either sees the link and keeps the blob, or has already trashed the old
-                // copy, in which case this upload's bytes are moved into place (see
-                // `registry::gc`). Until the file is there, reads answer BLOB_UNKNOWN.
-                blobs::insert_and_link(&self.db, expected.as_str(), size as i64, None, repo_id).await?;
-                self.store.publish_file(id, expected).await?;
-            }
-            UploadWriter::S3(w) => {
-                // The multipart upload becomes the blob's object: no copy.
-                let key = match w.finish().await {
-                    Ok(key) => key,
-                    // Completed before (a crash between completing and removing the session).
-                    Err(crate::storage::s3::S3Error::NotFound { .. }) => {
-                        self.discard_upload(id).await?;
-                        return self.already_published(caller, repo, expected).await;
-                    }
-                    Err(e) => return Err(RegistryError::Internal(e.into())),
-                };
-                let actual = if same_algorithm {
-                    hasher.finish()
-                } else {
-                    self.rehash(id, Some(&key), size, expected.algorithm()).await?
-                };
-                self.check_digest(id, &actual, expected, Some(&key)).await?;
-                let winner =
-                    blobs::insert_and_link(&self.db, expected.as_str(), size as i64, Some(&key), repo_id).await?;
-                if winner.as_deref() != Some(key.as_str()) {
-                    // Another upload of the same blob was recorded first; ours is a duplicate.
-                    self.store.delete_object(&key).await?;
-                }
-            }
+        let Some(sealed) = self.store.seal(writer).await? else {
+            // Completed before (a crash between completing and removing the session).
+            self.discard_upload(id).await?;
+            return self.already_published(caller, repo, expected).await;
+        };
+        let actual =
+            if same_algorithm { hasher.finish() } else { self.rehash(&sealed, size, expected.algorithm()).await? };
+        if actual != *expected {
+            uploads::delete(&self.db, id.as_str()).await?;
+            self.store.discard(sealed).await?;
+            return Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")));
         }
+        let record = |location: Location| async move {
+            let key = location.record();
+            let winner = blobs::insert_and_link(&self.db, expected.as_str(), size as i64, key, repo_id).await?;
+            Ok::<_, RegistryError>(Location::from_record(expected, winner))
+        };
+        self.store.commit(sealed, expected, record).await?;
         uploads::delete(&self.db, id.as_str()).await?;
         Ok(())
     }
@@ -334,31 +309,20 @@ impl Registry {
     /// the blob and removing the session leaves it. Succeeds if the blob is linked here.
     async fn already_published(&self, caller: &Caller, repo: &RepoName, expected: &Digest) -> Result<()> {
         let repo_id = self.repo_id(caller, repo).await?;
-        match blobs::stored_in_repo(&self.db, repo_id, expected.as_str()).await? {
-            Some((_, key)) if self.store.blob_in_place(expected, key.as_deref()).await? => Ok(()),
-            _ => Err(RegistryError::UploadUnknown),
-        }
-    }
-
-    /// On a mismatch, discards the session (and a completed object) and fails.
-    async fn check_digest(&self, id: &UploadId, actual: &Digest, expected: &Digest, key: Option<&str>) -> Result<()> {
-        if actual == expected {
-            return Ok(());
-        }
-        if let Some(key) = key {
-            self.store.delete_object(key).await?;
-            uploads::delete(&self.db, id.as_str()).await?;
+        let Some((_, record)) = blobs::stored_in_repo(&self.db, repo_id, expected.as_str()).await? else {
+            return Err(RegistryError::UploadUnknown);
+        };
+        if self.store.contains(&Location::from_record(expected, record)).await? {
+            Ok(())
         } else {
-            self.discard_upload(id).await?;
+            Err(RegistryError::UploadUnknown)
         }
-        Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")))
     }
 
-    /// Hashes the whole upload again with another algorithm (the only re-read): the
-    /// session's file, or the completed object at `key`.
-    async fn rehash(&self, id: &UploadId, key: Option<&str>, size: u64, algorithm: Algorithm) -> Result<Digest> {
+    /// Hashes the sealed upload again with another algorithm (the only re-read).
+    async fn rehash(&self, sealed: &Sealed, size: u64, algorithm: Algorithm) -> Result<Digest> {
         let mut hasher = Hasher::new(algorithm);
-        let mut stream = self.store.read_upload(id, key, size).await?;
+        let mut stream = self.store.read_sealed(sealed, size).await?;
         while let Some(chunk) = stream.next().await {
             hasher.update(&chunk?);
         }
@@ -367,7 +331,7 @@ impl Registry {
 
     pub(super) async fn discard_upload(&self, id: &UploadId) -> Result<()> {
         let store_state = uploads::delete(&self.db, id.as_str()).await?.flatten();
-        self.store.upload_delete(id, store_state.as_deref()).await?;
+        self.store.drop_session(id, store_state.as_deref()).await?;
         Ok(())
     }
 

@@ -38,11 +38,16 @@ impl FsStore {
         Ok(FsStore { root: root.to_owned() })
     }
 
+    /// The blob directory is there (readiness).
+    pub async fn ready(&self) -> io::Result<()> {
+        let meta = fs::metadata(self.root.join("blobs")).await?;
+        if meta.is_dir() { Ok(()) } else { Err(io::Error::other("blobs is not a directory")) }
+    }
+
     fn path(&self, key: Key<'_>) -> PathBuf {
         self.root.join(key.path())
     }
 
-    /// Opens a stored blob, or `None` if absent.
     /// `len` bytes of a stored blob from `start`, streamed; `None` if the blob is absent.
     pub async fn read_blob(
         &self,

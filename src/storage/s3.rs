@@ -11,19 +11,34 @@
 //! the offset and hash state, so any replica can continue the upload. Completion is
 //! `CompleteMultipartUpload` — no copy — and the blob lives at that key; the database maps
 //! its digest to the key (first row wins).
+//!
+//! Credentials come from the AWS chain in the environment (`AmazonS3Builder::from_env`:
+//! `AWS_*` variables, web identity, ECS, instance metadata) unless the configuration sets
+//! static keys, which then win. Every write carries the configured server-side encryption.
 
-use std::sync::Arc;
+use std::{
+    io,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload,
-    aws::{AmazonS3, AmazonS3Builder},
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, StaticCredentialProvider,
+    aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredential},
     multipart::{MultipartStore, PartId},
     path::Path,
+    signer::Signer,
 };
 use serde::{Deserialize, Serialize};
 
+mod list;
+
+use super::Key;
 use crate::{config::S3Config, names::UploadId};
 
 /// Parts are this large, except the last and those made at a checkpoint.
@@ -47,25 +62,104 @@ pub struct S3Upload {
     pub tail_key: Option<String>,
 }
 
+/// The recorded state of a session (`None`: none recorded).
+pub fn state_of(json: Option<&str>) -> io::Result<S3Upload> {
+    serde_json::from_str(json.unwrap_or("")).map_err(|e| io::Error::other(format!("bad S3 upload state: {e}")))
+}
+
 #[derive(Clone, Debug)]
 pub struct S3Store {
     store: Arc<AmazonS3>,
     prefix: String,
+    /// Presigned URLs for blob GETs live this long (`redirect = true`).
+    redirect_ttl: Option<Duration>,
+    /// With `check_on_start`: whether the bucket took the probe write (re-checked by
+    /// readiness until it does).
+    writable: Option<Arc<AtomicBool>>,
+    /// For the requests `object_store` has no call for (listing multipart uploads).
+    http: s3_http::Client,
+}
+
+/// The `object_store` builder for the configuration: the environment's AWS settings, with
+/// what the configuration sets on top.
+fn builder(cfg: &S3Config) -> Result<AmazonS3Builder, S3Error> {
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(&cfg.bucket)
+        .with_region(&cfg.region)
+        .with_allow_http(cfg.allow_http);
+    if let Some(endpoint) = &cfg.endpoint {
+        b = b.with_endpoint(endpoint);
+    }
+    if !cfg.access_key_id.is_empty() || !cfg.secret_access_key.is_empty() {
+        // Keys set in the configuration win over the whole chain (and go without an
+        // `AWS_SESSION_TOKEN` the environment may carry for other keys).
+        b = b.with_credentials(Arc::new(StaticCredentialProvider::new(AwsCredential {
+            key_id: cfg.access_key_id.clone(),
+            secret_key: cfg.secret_access_key.clone(),
+            token: None,
+        })));
+    }
+    match (cfg.sse.as_deref(), &cfg.sse_kms_key_id) {
+        (Some("aws:kms"), Some(key)) => b = b.with_sse_kms_encryption(key),
+        (Some(sse), _) => b = b.with_config("aws_server_side_encryption".parse::<AmazonS3ConfigKey>()?, sse),
+        (None, _) => {}
+    }
+    Ok(b)
 }
 
 impl S3Store {
-    pub fn new(cfg: &S3Config) -> Result<S3Store, S3Error> {
-        let mut b = AmazonS3Builder::new()
-            .with_bucket_name(&cfg.bucket)
-            .with_region(&cfg.region)
-            .with_allow_http(cfg.allow_http)
-            .with_access_key_id(&cfg.access_key_id)
-            .with_secret_access_key(&cfg.secret_access_key);
-        if let Some(endpoint) = &cfg.endpoint {
-            b = b.with_endpoint(endpoint);
+    /// Connects; with `check_on_start`, checks the bucket takes a write (a failure is
+    /// logged and reported by readiness, not fatal).
+    pub async fn open(cfg: &S3Config) -> anyhow::Result<S3Store> {
+        let s3 = S3Store {
+            store: Arc::new(builder(cfg)?.build()?),
+            prefix: cfg.prefix.trim_matches('/').to_owned(),
+            redirect_ttl: cfg.redirect.then(|| Duration::from_secs(cfg.redirect_ttl_secs)),
+            writable: cfg.check_on_start.then(|| Arc::new(AtomicBool::new(false))),
+            // A listing that hangs must not hold a collection pass forever.
+            http: s3_http::Client::builder().timeout(Duration::from_secs(60)).build()?,
+        };
+        if s3.writable.is_some() {
+            match s3.check_writable().await {
+                Ok(()) => tracing::info!(bucket = %cfg.bucket, "bucket check passed: the bucket takes writes"),
+                Err(e) => tracing::error!(
+                    bucket = %cfg.bucket,
+                    error = %e,
+                    "bucket check failed: the bucket does not exist or does not take writes; /readyz reports it"
+                ),
+            }
         }
-        let prefix = cfg.prefix.trim_matches('/').to_owned();
-        Ok(S3Store { store: Arc::new(b.build()?), prefix })
+        Ok(s3)
+    }
+
+    /// Puts and deletes a small probe object under the prefix.
+    async fn check_writable(&self) -> Result<(), S3Error> {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let path = self.path(&Key::Probe(&nonce).path());
+        self.store.put(&path, PutPayload::from_static(b"berth bucket check")).await?;
+        self.store.delete(&path).await?;
+        if let Some(flag) = &self.writable {
+            flag.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The bucket answers (an absent probe key is an answer); with `check_on_start`, it has
+    /// also taken the probe write, re-tried here until it does.
+    pub async fn ready(&self) -> io::Result<()> {
+        if let Some(flag) = &self.writable
+            && !flag.load(Ordering::Relaxed)
+        {
+            return self.check_writable().await.map_err(|e| io::Error::other(format!("bucket check: {e}")));
+        }
+        self.exists(&Key::Probe("readyz").path()).await.map(drop).map_err(io::Error::other)
+    }
+
+    /// A presigned GET of the object at `key`, if redirects are on.
+    pub async fn redirect_url(&self, key: &str) -> Result<Option<String>, S3Error> {
+        let Some(ttl) = self.redirect_ttl else { return Ok(None) };
+        let url = self.store.signed_url(http::Method::GET, &self.path(key), ttl).await?;
+        Ok(Some(url.to_string()))
     }
 
     /// The object path of a storage key (see `super::Key`).
@@ -145,17 +239,17 @@ impl S3Store {
 }
 
 /// The multipart object of an upload, which becomes the blob's key on completion.
-pub fn upload_key(id: &UploadId) -> String {
-    super::Key::UploadData(id).path().trim_end_matches("/data").to_owned()
+fn upload_key(id: &UploadId) -> String {
+    Key::UploadObject(id).path()
 }
 
 /// Where a session's tail objects live, each under a fresh name.
 fn tails_dir(id: &UploadId) -> String {
-    format!("{}.tails", upload_key(id))
+    Key::UploadTails(id).path()
 }
 
 fn legacy_tail_key(id: &UploadId) -> String {
-    format!("{}.tail", upload_key(id))
+    Key::UploadLegacyTail(id).path()
 }
 
 /// Appends to one S3 upload session. One part-sized buffer is allocated per session and

@@ -132,8 +132,8 @@ async fn config_json(v: &Viewer, repo: &RepoName, config: &Desc) -> Result<Optio
     let reg = &v.app.registry;
     let bytes = match reg.open_blob(&v.caller(), repo, &d).await {
         Ok(BlobData::Bytes(b)) => b,
-        Ok(BlobData::Stored { size, key }) if size <= MAX_CONFIG_BYTES => {
-            let stream = reg.read_blob(&d, key.as_deref(), 0, size).await?;
+        Ok(BlobData::Stored { size, location }) if size <= MAX_CONFIG_BYTES => {
+            let stream = reg.read_blob(&location, 0, size).await?;
             let chunks: Vec<bytes::Bytes> = stream.try_collect().await.map_err(anyhow::Error::from)?;
             chunks.concat()
         }

@@ -47,7 +47,7 @@ pub struct Viewer {
 
 impl Viewer {
     pub fn manager(&self) -> Manager<'_> {
-        Manager { db: &self.app.registry.db, auth: &self.app.config.auth }
+        Manager { db: &self.app.db, auth: &self.app.config.auth }
     }
 
     /// The registry's view of the viewer: a caller whose authority is judged now.

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 async fn collector(s: &TestServer, gc: GcConfig, ahead: i64, stop: Arc<AtomicBool>) -> JoinHandle<(u64, u64)> {
     let config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
     let db = berth::server::open_db(&config).await.expect("open db");
-    let store = berth::storage::BlobStore::Fs(berth::storage::FsStore::open(s.data_dir()).await.expect("open store"));
+    let store = berth::storage::BlobStore::open_configured(&config).await.expect("open store");
     let registry = berth::registry::Registry::new(db, store, config.limits.max_manifest_bytes);
     tokio::spawn(async move {
         let (mut passes, mut removed) = (0, 0);
@@ -146,7 +146,7 @@ async fn collection_racing_tags_mounts_and_tag_deletes_breaks_nothing() {
     eprintln!("{passes} passes removed {removed} blobs; {refused} manifest PUTs refused, {transient} transient 404s");
     let config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
     let db = berth::server::open_db(&config).await.unwrap();
-    let store = berth::storage::BlobStore::Fs(berth::storage::FsStore::open(s.data_dir()).await.unwrap());
+    let store = berth::storage::BlobStore::open_configured(&config).await.unwrap();
     let registry = berth::registry::Registry::new(db, store, config.limits.max_manifest_bytes);
     let gc = GcConfig { blob_grace_secs: 0, untagged: Untagged::AfterSecs(0), ..Default::default() };
     // Every tag is gone now: a pass with every age past its limit takes what the racing

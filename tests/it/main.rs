@@ -38,6 +38,8 @@ mod retention;
 mod robustness;
 mod s3;
 mod s3_crash;
+mod s3_ops;
+mod storage;
 mod tags;
 mod tls;
 mod token;

@@ -14,7 +14,7 @@ use berth::{
     digest::{Algorithm, Digest},
     names::RepoName,
     registry::{Caller, Registry, RegistryError},
-    storage::{BlobStore, FsStore},
+    storage::BlobStore,
 };
 use bytes::Bytes;
 
@@ -28,7 +28,7 @@ fn body(bytes: Bytes) -> impl futures_util::Stream<Item = Result<Bytes, berth::r
 
 async fn registry(config: &Config) -> Registry {
     let db = berth::server::open_db(config).await.expect("open db");
-    let store = BlobStore::Fs(FsStore::open(&config.data_dir).await.expect("open store"));
+    let store = BlobStore::open_configured(config).await.expect("open store");
     Registry::new(db, store, config.limits.max_manifest_bytes)
 }
 
