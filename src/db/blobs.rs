@@ -4,12 +4,19 @@ use super::{Db, DbError, Tx, now, repos::CatalogScope};
 
 /// Size of the blob if it is linked in the repository.
 pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
-    Ok(stored_in_repo(db, repo_id, digest).await?.map(|(size, _)| size))
+    Ok(stored_in_repo(db, repo_id, digest).await?.map(|b| b.size))
 }
 
-/// `(size, storage key)` of the blob if it is linked in the repository (the key is set
-/// on S3 only).
-pub async fn stored_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<(i64, Option<String>)>, DbError> {
+/// A stored blob: its size and the storage backend's record of where it is (S3 only).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StoredBlob {
+    pub size: i64,
+    #[sqlx(rename = "storage_key")]
+    pub record: Option<String>,
+}
+
+/// The blob if it is linked in the repository and not lost.
+pub async fn stored_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<StoredBlob>, DbError> {
     sqlx::query_as(
         "SELECT b.size, b.storage_key FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \
          WHERE rb.repo_id = $1 AND rb.digest = $2 AND b.lost_at IS NULL",

@@ -70,17 +70,15 @@ pub async fn create_with_owner(db: &Db, name: &str, private: bool, auto: bool, o
     Ok(true)
 }
 
-/// `(id, name, private)` of a collection by name.
-pub async fn by_name(db: &Db, name: &str) -> Result<Option<(i64, String, bool)>, DbError> {
-    let row: Option<(i64, String, i64)> = sqlx::query_as("SELECT id, name, private FROM collections WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(row.map(|(id, n, p)| (id, n, p != 0)))
+/// A collection in a listing.
+#[derive(Clone, Debug)]
+pub struct CollectionListed {
+    pub name: String,
+    pub private: bool,
 }
 
-/// Collections after `last` that the scope may see: `(name, private)`.
-pub async fn list(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<Vec<(String, bool)>, DbError> {
+/// Collections after `last` that the scope may see, by name.
+pub async fn list(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<Vec<CollectionListed>, DbError> {
     let base = "SELECT c.name, c.private FROM collections c WHERE c.name > $1";
     let tail = "ORDER BY c.name LIMIT $2";
     let rows: Vec<(String, i64)> = match scope {
@@ -99,7 +97,7 @@ pub async fn list(db: &Db, scope: &CatalogScope, last: &str, n: i64) -> Result<V
                 .await?
         }
     };
-    Ok(rows.into_iter().map(|(name, p)| (name, p != 0)).collect())
+    Ok(rows.into_iter().map(|(name, p)| CollectionListed { name, private: p != 0 }).collect())
 }
 
 /// Whether a member is a user or a team.

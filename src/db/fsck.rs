@@ -30,16 +30,32 @@ pub async fn mark_lost(db: &Db, digest: &str, now: i64) -> Result<bool, DbError>
     Ok(r.rows_affected() > 0)
 }
 
-/// Every upload session: `(id, offset)`.
-pub async fn sessions(db: &Db) -> Result<Vec<(String, i64)>, DbError> {
+/// An upload session and the bytes it has recorded.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionOffset {
+    pub id: String,
+    #[sqlx(rename = "upload_offset")]
+    pub offset: i64,
+}
+
+/// A reference from a manifest to a child the repository no longer has.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DanglingRef {
+    pub repository: String,
+    pub manifest: String,
+    pub child: String,
+}
+
+/// Every upload session.
+pub async fn sessions(db: &Db) -> Result<Vec<SessionOffset>, DbError> {
     sqlx::query_as("SELECT id, upload_offset FROM uploads ORDER BY id").fetch_all(&db.pool).await
 }
 
-/// References no longer satisfied: `(repository, manifest, child)` where the child is
-/// neither a manifest of the repository nor a blob it links and still has.
-pub async fn dangling_refs(db: &Db) -> Result<Vec<(String, String, String)>, DbError> {
+/// References no longer satisfied: the child is neither a manifest of the repository nor
+/// a blob it links and still has.
+pub async fn dangling_refs(db: &Db) -> Result<Vec<DanglingRef>, DbError> {
     sqlx::query_as(
-        "SELECT rp.name, r.manifest_digest, r.child_digest FROM manifest_refs r \
+        "SELECT rp.name AS repository, r.manifest_digest AS manifest, r.child_digest AS child FROM manifest_refs r \
          JOIN repositories rp ON rp.id = r.repo_id \
          WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.repo_id AND m.digest = r.child_digest) \
          AND NOT EXISTS (SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest \

@@ -161,13 +161,18 @@ pub async fn blob_created_at(db: &Db, digest: &str) -> Result<Option<i64>, DbErr
     sqlx::query_scalar("SELECT created_at FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&db.pool).await
 }
 
-/// Blobs no repository links whose row is older than `cutoff`: `(digest, size, key)`.
-pub async fn unreferenced_blobs(
-    db: &Db,
-    cutoff: i64,
-    after: &str,
-    limit: i64,
-) -> Result<Vec<(String, i64, Option<String>)>, DbError> {
+/// A blob row as garbage collection sees it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct BlobRow {
+    pub digest: String,
+    pub size: i64,
+    /// The storage backend's record of where the bytes are (S3 only).
+    #[sqlx(rename = "storage_key")]
+    pub record: Option<String>,
+}
+
+/// Blobs no repository links whose row is older than `cutoff`, by digest after `after`.
+pub async fn unreferenced_blobs(db: &Db, cutoff: i64, after: &str, limit: i64) -> Result<Vec<BlobRow>, DbError> {
     sqlx::query_as(
         "SELECT b.digest, b.size, b.storage_key FROM blobs b WHERE b.created_at < $1 AND b.digest > $2 \
          AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = b.digest) ORDER BY b.digest LIMIT $3",
@@ -221,8 +226,15 @@ pub async fn forget_doomed(db: &Db, key: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Upload sessions not written since `cutoff`: `(id, store state)`.
-pub async fn stale_uploads(db: &Db, cutoff: i64) -> Result<Vec<(String, Option<String>)>, DbError> {
+/// An upload session and the storage backend's state for it (S3: the multipart upload).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StaleUpload {
+    pub id: String,
+    pub store_state: Option<String>,
+}
+
+/// Upload sessions not written since `cutoff`.
+pub async fn stale_uploads(db: &Db, cutoff: i64) -> Result<Vec<StaleUpload>, DbError> {
     sqlx::query_as("SELECT id, store_state FROM uploads WHERE updated_at < $1").bind(cutoff).fetch_all(&db.pool).await
 }
 

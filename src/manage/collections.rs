@@ -105,7 +105,7 @@ impl Manager<'_> {
 
     pub async fn list_collections(&self, actor: &Actor, last: &str, n: u32) -> Result<(Vec<CollectionSummary>, bool)> {
         let rows = db::collections::list(self.db, &actor.scope(), last, i64::from(n) + 1).await?;
-        let rows = rows.into_iter().map(|(name, private)| CollectionSummary { name, private }).collect();
+        let rows = rows.into_iter().map(|c| CollectionSummary { name: c.name, private: c.private }).collect();
         Ok(page(rows, n))
     }
 

@@ -35,7 +35,7 @@ impl Registry {
     /// Finds a blob linked in the repository (or a manifest's bytes).
     pub async fn open_blob(&self, caller: &Caller, repo: &RepoName, digest: &Digest) -> Result<BlobData> {
         let id = self.repo_id(caller, repo).await?;
-        if let Some((size, record)) = blobs::stored_in_repo(&self.db, id, digest.as_str()).await? {
+        if let Some(blobs::StoredBlob { size, record }) = blobs::stored_in_repo(&self.db, id, digest.as_str()).await? {
             let location = Location::from_record(digest, record);
             // A row may precede its bytes (see `BlobStore::commit`).
             if !self.store.contains(&location).await? {

@@ -60,8 +60,8 @@ impl Registry {
         self.check_blobs(repair, now, opts, &mut report).await?;
         self.check_blob_files(repair, &mut report).await?;
         self.check_uploads(repair, &mut report).await?;
-        for (repo, manifest, child) in fsck::dangling_refs(&self.db).await? {
-            report.dangling.push(format!("{repo}@{manifest} -> {child}"));
+        for d in fsck::dangling_refs(&self.db).await? {
+            report.dangling.push(format!("{}@{} -> {}", d.repository, d.manifest, d.child));
         }
         Ok(report)
     }
@@ -183,7 +183,7 @@ impl Registry {
                 }
             }
         }
-        for (id, offset) in fsck::sessions(&self.db).await? {
+        for fsck::SessionOffset { id, offset } in fsck::sessions(&self.db).await? {
             let Ok(id) = id.parse::<UploadId>() else { continue };
             if !self.store.session_holds(&id, offset as u64).await? {
                 report.leftovers.push(format!("upload session {id} (its {offset} recorded bytes are gone)"));

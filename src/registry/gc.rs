@@ -230,10 +230,10 @@ impl Registry {
         let mut after = String::new();
         loop {
             let batch = gc::unreferenced_blobs(&self.db, cutoff, &after, BATCH).await?;
-            let Some((last, _, _)) = batch.last() else { break };
-            after = last.clone();
-            for (digest, size, _) in batch {
-                report.blobs.push(BlobItem { digest, size });
+            let Some(last) = batch.last() else { break };
+            after = last.digest.clone();
+            for b in batch {
+                report.blobs.push(BlobItem { digest: b.digest, size: b.size });
             }
         }
         for (digest, (removed, size)) in unlinked {
@@ -252,12 +252,12 @@ impl Registry {
         let mut after = String::new();
         loop {
             let batch = gc::unreferenced_blobs(&self.db, cutoff, &after, BATCH).await?;
-            let Some((last, _, _)) = batch.last() else { break };
-            after = last.clone();
+            let Some(last) = batch.last() else { break };
+            after = last.digest.clone();
             if let Some(progress) = opts.progress {
                 progress(&format!("blobs: {} removed, {} bytes", report.blobs_removed, report.bytes_freed));
             }
-            for (digest, size, record) in batch {
+            for gc::BlobRow { digest, size, record } in batch {
                 let Ok(digest) = digest.parse::<Digest>() else { continue };
                 if !gc::delete_unreferenced_blob(&self.db, digest.as_str(), cutoff).await? {
                     continue;
@@ -286,7 +286,7 @@ impl Registry {
     }
 
     async fn expire_uploads(&self, ttl_secs: u64, now: i64, dry_run: bool, report: &mut GcReport) -> Result<()> {
-        for (id, store_state) in gc::stale_uploads(&self.db, now - ttl_secs as i64).await? {
+        for gc::StaleUpload { id, store_state } in gc::stale_uploads(&self.db, now - ttl_secs as i64).await? {
             let Ok(id) = id.parse::<UploadId>() else { continue };
             if !dry_run {
                 db::uploads::delete(&self.db, id.as_str()).await?;

@@ -309,10 +309,10 @@ impl Registry {
     /// the blob and removing the session leaves it. Succeeds if the blob is linked here.
     async fn already_published(&self, caller: &Caller, repo: &RepoName, expected: &Digest) -> Result<()> {
         let repo_id = self.repo_id(caller, repo).await?;
-        let Some((_, record)) = blobs::stored_in_repo(&self.db, repo_id, expected.as_str()).await? else {
+        let Some(stored) = blobs::stored_in_repo(&self.db, repo_id, expected.as_str()).await? else {
             return Err(RegistryError::UploadUnknown);
         };
-        if self.store.contains(&Location::from_record(expected, record)).await? {
+        if self.store.contains(&Location::from_record(expected, stored.record)).await? {
             Ok(())
         } else {
             Err(RegistryError::UploadUnknown)
