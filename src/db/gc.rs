@@ -171,7 +171,9 @@ pub async fn unlink_unreferenced(db: &Db, repo_id: i64, digests: &[&str], cutoff
          RETURNING digest",
         placeholders(3, digests.len())
     );
-    let mut q = sqlx::query_scalar(&sql).bind(repo_id).bind(cutoff);
+    // Not prepared for reuse: one statement per batch size would crowd out each
+    // connection's cache of the fixed ones.
+    let mut q = sqlx::query_scalar(&sql).persistent(false).bind(repo_id).bind(cutoff);
     for d in digests {
         q = q.bind(*d);
     }
@@ -223,7 +225,7 @@ pub async fn delete_unreferenced_blobs(db: &Db, digests: &[&str], cutoff: i64) -
          AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = blobs.digest) RETURNING digest",
         placeholders(2, digests.len())
     );
-    let mut q = sqlx::query_scalar(&sql).bind(cutoff);
+    let mut q = sqlx::query_scalar(&sql).persistent(false).bind(cutoff);
     for d in digests {
         q = q.bind(*d);
     }

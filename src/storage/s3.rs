@@ -37,6 +37,7 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 
 mod list;
+mod objects;
 
 use super::Key;
 use crate::{config::S3Config, names::UploadId};

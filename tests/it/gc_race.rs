@@ -16,9 +16,11 @@ use reqwest::Method;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-/// A registry over the server's data dir, as `berth gc` opens it.
-async fn registry_of(s: &TestServer) -> Registry {
-    let config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
+/// A registry over the server's data dir (and database, if not the SQLite file there), as
+/// `berth gc` opens it.
+async fn registry_of(s: &TestServer, database_url: Option<&str>) -> Registry {
+    let mut config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
+    config.database.url = database_url.map(str::to_owned);
     let db = berth::server::open_db(&config).await.expect("open db");
     let store = berth::storage::BlobStore::open_configured(&config).await.expect("open store");
     Registry::new(db, store, config.limits.max_manifest_bytes)
@@ -27,7 +29,7 @@ async fn registry_of(s: &TestServer) -> Registry {
 /// Collection passes back to back over the server's data dir, as of `ahead` seconds in the
 /// future, with the given rules, until `stop`: returns (passes, blobs removed).
 async fn collector(s: &TestServer, gc: GcConfig, ahead: i64, stop: Arc<AtomicBool>) -> JoinHandle<(u64, u64)> {
-    let registry = registry_of(s).await;
+    let registry = registry_of(s, None).await;
     tokio::spawn(async move {
         let (mut passes, mut removed) = (0, 0);
         while !stop.load(Ordering::Relaxed) {
@@ -153,7 +155,7 @@ async fn collection_racing_tags_mounts_and_tag_deletes_breaks_nothing() {
     stop.store(true, Ordering::Relaxed);
     let (passes, removed) = running.await.expect("collector");
     eprintln!("{passes} passes removed {removed} blobs; {refused} manifest PUTs refused, {transient} transient 404s");
-    let registry = registry_of(&s).await;
+    let registry = registry_of(&s, None).await;
     let gc = GcConfig { blob_grace_secs: 0, untagged: Untagged::AfterSecs(0), ..Default::default() };
     // Every tag is gone now: a pass with every age past its limit takes what the racing
     // passes left (how much they took depends on the machine's speed), so together they
@@ -198,7 +200,12 @@ fn gate(
 /// tagged manifest, and this test fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_while_a_pass_is_held_win_over_its_decisions() {
-    let s = TestServer::start().await;
+    held_pass(&TestServer::start().await, None).await;
+}
+
+/// The scenario of `writes_while_a_pass_is_held_win_over_its_decisions` on `s`, whose
+/// database is `database_url` (the SQLite file in its data dir if `None`).
+pub(crate) async fn held_pass(s: &TestServer, database_url: Option<&str>) {
     let token = s.repo_token(&["gc/held", "gc/other"]).await;
     // Blobs linked by no manifest; an image whose tag is gone; a blob unlinked everywhere.
     let config = br#"{"architecture":"amd64","os":"linux","held":true}"#.to_vec();
@@ -215,7 +222,7 @@ async fn writes_while_a_pass_is_held_win_over_its_decisions() {
     // what a client refreshes meanwhile — only the re-checks in its deletes can save it.
     let gc = GcConfig { blob_grace_secs: 0, untagged: Untagged::AfterSecs(0), ..Default::default() };
     let now = berth::db::now() + 5;
-    let registry = registry_of(&s).await;
+    let registry = registry_of(s, database_url).await;
     let plan = registry.collect(&gc, now, GcOptions { dry_run: true, ..Default::default() }).await.unwrap();
     let linked = [&config, &layer, &untagged.config, &untagged.layers[0]].map(|b| sha256_digest(b));
     for digest in &linked {
