@@ -364,16 +364,8 @@ async fn concurrent_pushers_survive_random_kills_on_s3_and_postgresql() {
     let moto = Moto::start().await;
     let pg = Postgres::start();
     let url = pg.database("kills").await;
-    let env = [
-        ("BERTH_DATABASE__URL", url.as_str()),
-        ("BERTH_STORAGE__KIND", "s3"),
-        ("BERTH_STORAGE__S3__BUCKET", "berth"),
-        ("BERTH_STORAGE__S3__PREFIX", "reg"),
-        ("BERTH_STORAGE__S3__ENDPOINT", moto.endpoint.as_str()),
-        ("BERTH_STORAGE__S3__ALLOW_HTTP", "true"),
-        ("BERTH_STORAGE__S3__ACCESS_KEY_ID", "test"),
-        ("BERTH_STORAGE__S3__SECRET_ACCESS_KEY", "test"),
-    ];
+    let mut env = vec![("BERTH_DATABASE__URL", url.as_str())];
+    env.extend(moto.env());
     survive_kills(&env, KILLS / 2, PUSHERS / 2).await;
 }
 
