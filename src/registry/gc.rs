@@ -113,8 +113,12 @@ pub enum Checkpoint<'a> {
 
 /// Rows looked at per query; a pass repeats until none are left.
 const BATCH: i64 = 500;
-/// Rows deleted per statement or transaction (well under SQLite's limit on parameters).
+/// Links and blob rows deleted per statement (well under SQLite's limit on parameters).
 const DELETE_BATCH: usize = 500;
+/// Manifests deleted per transaction. Each is its own statement with cascades, so a
+/// transaction holds SQLite's write lock for all of them: few enough that writers waiting
+/// on it (up to `busy_timeout`) are not starved.
+const MANIFEST_BATCH: usize = 50;
 /// At most this long between doom and deletion of an S3 object (less if the grace is).
 const S3_DELETE_DELAY_SECS: u64 = 600;
 
@@ -220,7 +224,7 @@ impl Registry {
         let mut pending = plan.manifests;
         while !pending.is_empty() {
             let mut deleted = HashSet::new();
-            for chunk in pending.chunks(DELETE_BATCH) {
+            for chunk in pending.chunks(MANIFEST_BATCH) {
                 if opts.dry_run {
                     deleted.extend(chunk.iter().map(|m| m.digest.clone()));
                     continue;
