@@ -26,7 +26,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -119,8 +119,21 @@ const DELETE_BATCH: usize = 500;
 /// transaction holds SQLite's write lock for all of them: few enough that writers waiting
 /// on it (up to `busy_timeout`) are not starved.
 const MANIFEST_BATCH: usize = 50;
+/// The longest pause after a batch of deletes (see [`paced`]).
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// At most this long between doom and deletion of an S3 object (less if the grace is).
 const S3_DELETE_DELAY_SECS: u64 = 600;
+
+/// Runs one batch of deletes, then waits as long as it took (at most [`MAX_PAUSE`]): SQLite's
+/// write lock is not fair — writers waiting for it sleep and retry — so a pass firing batch
+/// after batch would win it again and again and starve them past `busy_timeout` (a 500).
+/// Waiting leaves a pass at most half the lock, and slows it down the more writers wait.
+async fn paced<T, E>(batch: impl Future<Output = std::result::Result<T, E>>) -> std::result::Result<T, E> {
+    let started = Instant::now();
+    let out = batch.await;
+    tokio::time::sleep(started.elapsed().min(MAX_PAUSE)).await;
+    out
+}
 
 impl Registry {
     /// One collection pass with `cfg`'s ages, as of `now` (unix seconds).
@@ -231,7 +244,7 @@ impl Registry {
                 }
                 let batch: Vec<_> =
                     chunk.iter().map(|m| DeadManifest { digest: &m.digest, pushed_at: m.pushed_at }).collect();
-                deleted.extend(gc::delete_manifests_if_dead(&self.db, repo.id, &batch).await?);
+                deleted.extend(paced(gc::delete_manifests_if_dead(&self.db, repo.id, &batch)).await?);
             }
             let (gone, kept): (Vec<_>, Vec<_>) = pending.into_iter().partition(|m| deleted.contains(&m.digest));
             for m in &gone {
@@ -247,7 +260,7 @@ impl Registry {
             let removed: HashSet<String> = if opts.dry_run {
                 digests.iter().map(|d| (*d).to_owned()).collect()
             } else {
-                gc::unlink_unreferenced(&self.db, repo.id, &digests, rules.grace_cutoff).await?.into_iter().collect()
+                paced(gc::unlink_unreferenced(&self.db, repo.id, &digests, rules.grace_cutoff)).await?.into_iter().collect()
             };
             for link in chunk.iter().filter(|l| removed.contains(&l.digest)) {
                 report.links_removed.push(Item { repository: name(), digest: link.digest.clone(), size: link.size });
@@ -300,7 +313,7 @@ impl Registry {
             }
             let digests: Vec<&str> = batch.iter().map(|b| b.digest.as_str()).collect();
             let deleted: HashSet<String> =
-                gc::delete_unreferenced_blobs(&self.db, &digests, cutoff).await?.into_iter().collect();
+                paced(gc::delete_unreferenced_blobs(&self.db, &digests, cutoff)).await?.into_iter().collect();
             for gc::BlobRow { digest, size, record } in batch {
                 if !deleted.contains(&digest) {
                     continue;
