@@ -260,7 +260,10 @@ impl Registry {
             let removed: HashSet<String> = if opts.dry_run {
                 digests.iter().map(|d| (*d).to_owned()).collect()
             } else {
-                paced(gc::unlink_unreferenced(&self.db, repo.id, &digests, rules.grace_cutoff)).await?.into_iter().collect()
+                paced(gc::unlink_unreferenced(&self.db, repo.id, &digests, rules.grace_cutoff))
+                    .await?
+                    .into_iter()
+                    .collect()
             };
             for link in chunk.iter().filter(|l| removed.contains(&l.digest)) {
                 report.links_removed.push(Item { repository: name(), digest: link.digest.clone(), size: link.size });
