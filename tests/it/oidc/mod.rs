@@ -2,12 +2,14 @@
 //! npm's certified `oidc-provider`, started by each test with Node on a loopback port
 //! ([`provider`]). The happy path runs in headless Chromium (click "Sign in with …", the
 //! provider's login and consent pages, back in berth signed in), then the API token made
-//! on the token page is used by podman (login) and skopeo (push) into a collection the
-//! user's provider group owns. The refusals go through the flow by hand over HTTP (a cookie
+//! on the token page is used by `docker login` (the page's command) and a real `docker
+//! push` into a collection the user's provider group owns (a private dockerd, [`docker`]),
+//! and by podman and skopeo. The refusals go through the flow by hand over HTTP (a cookie
 //! jar, the provider's interaction pages followed as a browser would): a wrong, missing or
 //! replayed `state`, an ID token for another audience and an expired one, a user
 //! deactivated here; groups → teams and roles at each login; a provider that is down.
 
+mod docker;
 mod provider;
 
 use std::collections::HashMap;
@@ -21,6 +23,7 @@ use crate::{
     common::*,
     ldap::clients::{podman_login, skopeo_push},
 };
+use docker::Dockerd;
 use provider::{CLIENT_SECRET, OidcProvider, free_port, skipped};
 
 /// berth's providers, all at the test provider: `dev` (client `berth`), `foreign` (whose
@@ -303,7 +306,9 @@ async fn a_provider_that_is_down_answers_503_and_local_logins_work() {
     assert!(a.has("berth_session"));
 }
 
-/// The happy path in Chromium, then the API token from the token page with real clients.
+/// The happy path in Chromium, then the API token from the token page: the page's
+/// `docker login` command as shown, a real `docker push` into the collection alice's
+/// provider group owns; podman and skopeo too.
 #[tokio::test]
 async fn browser_sign_in_then_push_with_a_ui_token() {
     let Some((s, p)) = start(&[("alice", &["team-devs"])]).await else { return };
@@ -334,11 +339,33 @@ async fn browser_sign_in_then_push_with_a_ui_token() {
     assert_eq!(docker_login, format!("docker login {} -u alice --password-stdin", s.addr()));
     b.close().await;
 
-    // The ready command's user and the token as the password: podman logs in, skopeo
-    // pushes (both real clients; Basic on /token), and the manifest is there.
-    podman_login(&s, "alice", &secret, true).await;
-    podman_login(&s, "alice", "not-the-token", false).await;
-    skopeo_push(&s, "alice", &secret, "devs/app:1").await;
+    // The ready command, run as shown with the token on stdin, then a real docker push.
+    let docker = Dockerd::start().await;
+    let registry = s.addr().to_string();
+    let args: Vec<&str> = docker_login.split_whitespace().skip(1).collect();
+    let out = docker.docker(&args, Some("not-the-token")).await;
+    assert!(!out.status.success(), "docker login with a wrong token must fail");
+    let out = docker.docker(&args, Some(&secret)).await;
+    assert!(out.status.success(), "docker login with the UI token: {}", String::from_utf8_lossy(&out.stderr));
+    let rootfs = docker.dir().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    std::fs::write(rootfs.join("hello.txt"), test_bytes(50_000, 12)).unwrap();
+    let tar = docker.dir().join("rootfs.tar");
+    let ok = std::process::Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().unwrap();
+    assert!(ok.success(), "tar");
+    let image = format!("{registry}/devs/app:1");
+    let out = docker.docker(&["import", tar.to_str().unwrap(), &image], None).await;
+    assert!(out.status.success(), "docker import: {}", String::from_utf8_lossy(&out.stderr));
+    let out = docker.docker(&["push", &image], None).await;
+    assert!(out.status.success(), "docker push: {}", String::from_utf8_lossy(&out.stderr));
+    let pushed = String::from_utf8_lossy(&out.stdout).split("digest: ").nth(1).map(|r| r[..71].to_owned());
     let token = s.token(Some(("alice", &secret)), &["repository:devs/app:pull"]).await;
-    expect_status(s.get("/v2/devs/app/manifests/1", Some(&token)).await, 200, "manifest pushed by skopeo").await;
+    let got = expect_status(s.get("/v2/devs/app/manifests/1", Some(&token)).await, 200, "manifest docker pushed").await;
+    assert_eq!(header(&got, "docker-content-digest"), pushed, "the digest docker reported");
+
+    // podman and skopeo take the token the same way.
+    podman_login(&s, "alice", &secret, true).await;
+    skopeo_push(&s, "alice", &secret, "devs/tool:1").await;
+    let token = s.token(Some(("alice", &secret)), &["repository:devs/tool:pull"]).await;
+    expect_status(s.get("/v2/devs/tool/manifests/1", Some(&token)).await, 200, "manifest pushed by skopeo").await;
 }
