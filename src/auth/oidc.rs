@@ -509,4 +509,24 @@ mod tests {
         no_name.remove("preferred_username");
         assert!(matches!(p.entry(&no_name), Err(OidcError::Refused(_))));
     }
+
+    #[test]
+    fn keys_are_picked_by_kid_kind_and_use() {
+        let n = URL_SAFE_NO_PAD.encode([0xc3u8; 256]);
+        let xy = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let keys: Vec<Jwk> = serde_json::from_value(serde_json::json!([
+            {"kty": "RSA", "kid": "sig", "use": "sig", "n": n, "e": "AQAB"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": n, "e": "AQAB"},
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": xy, "y": xy},
+        ]))
+        .unwrap();
+        let keys = Keys(keys);
+        assert!(pick(&keys, Some("sig"), Algorithm::RS256).is_some());
+        assert!(pick(&keys, Some("sig"), Algorithm::PS384).is_some());
+        assert!(pick(&keys, Some("enc"), Algorithm::RS256).is_none(), "never an encryption key");
+        assert!(pick(&keys, Some("sig"), Algorithm::ES256).is_none(), "an RSA key does not verify ES256");
+        assert!(pick(&keys, Some("gone"), Algorithm::RS256).is_none());
+        assert!(pick(&keys, None, Algorithm::ES256).is_some(), "without a kid, a key of the right kind");
+        assert!(pick(&keys, None, Algorithm::EdDSA).is_none());
+    }
 }

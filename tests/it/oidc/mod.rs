@@ -306,6 +306,17 @@ async fn a_provider_that_is_down_answers_503_and_local_logins_work() {
     assert!(a.has("berth_session"));
 }
 
+#[tokio::test]
+async fn a_provider_going_down_mid_sign_in_answers_503() {
+    let Some((s, p)) = start(&[("alice", &["team-devs"])]).await else { return };
+    let mut a = Agent::new();
+    let callback = through_provider(&mut a, &s, "dev", "alice").await;
+    drop(p);
+    // Discovery is cached; the token endpoint does not answer.
+    refused(&mut a, &callback, 503, "Dev ID does not answer").await;
+    assert!(user(&s, "alice").await.is_none());
+}
+
 /// The happy path in Chromium, then the API token from the token page: the page's
 /// `docker login` command as shown, a real `docker push` into the collection alice's
 /// provider group owns; podman and skopeo too.
