@@ -304,6 +304,17 @@ async fn a_provider_that_is_down_answers_503_and_local_logins_work() {
     let resp = a.send(req).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(a.has("berth_session"));
+
+    // Local passwords off and no directory: the page offers the providers only.
+    let issuer = format!("http://127.0.0.1:{}", free_port());
+    let s = TestServer::start_with(move |c| {
+        use_provider(c, &issuer);
+        c.auth.local_logins = false;
+    })
+    .await;
+    let page = Agent::new().get(&s.url("/ui/login?next=/ui/teams")).await.text().await.unwrap();
+    assert!(page.contains(r#"href="/ui/oidc/dev/start?next=%2Fui%2Fteams">Sign in with Dev ID"#), "{page}");
+    assert!(!page.contains("login-form"), "no password form that could sign no one in: {page}");
 }
 
 #[tokio::test]
