@@ -59,17 +59,18 @@ fn login_page(app: &App, status: StatusCode, csrf: &str, next: &str, username: &
     layout::html_response(status, layout::page(&Chrome::default(), "Sign in", content))
 }
 
+/// The password form (local accounts and LDAP).
 fn password_fields(csrf: &str, next: &str, username: &str) -> maud::Markup {
     html! {
-            form #login-form method="post" action="/ui/login" {
-                (csrf_field(csrf))
-                @if !next.is_empty() { input type="hidden" name="next" value=(next); }
-                label for="username" { "Username" }
-                input #username name="username" autocomplete="username" required value=(username);
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button type="submit" { "Sign in" }
-            }
+        form #login-form method="post" action="/ui/login" {
+            (csrf_field(csrf))
+            @if !next.is_empty() { input type="hidden" name="next" value=(next); }
+            label for="username" { "Username" }
+            input #username name="username" autocomplete="username" required value=(username);
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button type="submit" { "Sign in" }
+        }
     }
 }
 
