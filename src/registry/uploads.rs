@@ -273,7 +273,7 @@ impl Registry {
         // Hold the session until it is published, so nothing else writes to it meanwhile.
         let Some(Received { size, hasher, writer, _busy }) = self.receive(caller, repo, id, range, body, true).await?
         else {
-            return self.already_published(caller, repo, expected).await;
+            return self.already_published(caller, repo, id, expected).await;
         };
         let same_algorithm = hasher.algorithm() == expected.algorithm();
         let repo_id = match self.ensure_repo(caller, repo).await {
@@ -286,7 +286,7 @@ impl Registry {
         let Some(sealed) = self.store.seal(writer).await? else {
             // Completed before (a crash between completing and removing the session).
             self.discard_upload(id).await?;
-            return self.already_published(caller, repo, expected).await;
+            return self.already_published(caller, repo, id, expected).await;
         };
         let actual =
             if same_algorithm { hasher.finish() } else { self.rehash(&sealed, size, expected.algorithm()).await? };
@@ -295,19 +295,39 @@ impl Registry {
             self.store.discard(sealed).await?;
             return Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")));
         }
-        let record = |location: Location| async move {
-            let key = location.record();
-            let winner = blobs::insert_and_link(&self.db, expected.as_str(), size as i64, key, repo_id).await?;
-            Ok::<_, RegistryError>(Location::from_record(expected, winner))
-        };
-        self.store.commit(sealed, expected, record).await?;
+        self.store.commit(sealed, expected, |l| self.record_blob(expected, size, repo_id, l)).await?;
         uploads::delete(&self.db, id.as_str()).await?;
         Ok(())
     }
 
+    /// Writes the row of a published blob at `location` and links it into the repository;
+    /// returns where the blob is (the first row for a digest wins).
+    async fn record_blob(&self, digest: &Digest, size: u64, repo_id: i64, location: Location) -> Result<Location> {
+        let winner = blobs::insert_and_link(&self.db, digest.as_str(), size as i64, location.record(), repo_id).await?;
+        Ok(Location::from_record(digest, winner))
+    }
+
     /// A completing PUT whose session's bytes are gone: the way a crash between publishing
-    /// the blob and removing the session leaves it. Succeeds if the blob is linked here.
-    async fn already_published(&self, caller: &Caller, repo: &RepoName, expected: &Digest) -> Result<()> {
+    /// the blob and removing the session leaves it. Succeeds if the blob is linked here, or
+    /// if the store had completed the session's bytes (S3: `CompleteMultipartUpload` went
+    /// through, the row was never written) and they hash to `expected`: they are recorded
+    /// now. Bytes that do not match are left alone (one may be another blob's object);
+    /// `berth fsck --repair` removes them once nothing refers to them.
+    async fn already_published(
+        &self,
+        caller: &Caller,
+        repo: &RepoName,
+        id: &UploadId,
+        expected: &Digest,
+    ) -> Result<()> {
+        if let Some((sealed, size)) = self.store.completed_session(id).await?
+            && self.rehash(&sealed, size, expected.algorithm()).await? == *expected
+        {
+            tracing::info!(upload = %id, digest = %expected, "recording an upload completed before a crash");
+            let repo_id = self.ensure_repo(caller, repo).await?;
+            self.store.commit(sealed, expected, |l| self.record_blob(expected, size, repo_id, l)).await?;
+            return Ok(());
+        }
         let repo_id = self.repo_id(caller, repo).await?;
         let Some(stored) = blobs::stored_in_repo(&self.db, repo_id, expected.as_str()).await? else {
             return Err(RegistryError::UploadUnknown);
@@ -319,7 +339,7 @@ impl Registry {
         }
     }
 
-    /// Hashes the sealed upload again with another algorithm (the only re-read).
+    /// Hashes sealed bytes again: with another algorithm, or after a crash (the only re-reads).
     async fn rehash(&self, sealed: &Sealed, size: u64, algorithm: Algorithm) -> Result<Digest> {
         let mut hasher = Hasher::new(algorithm);
         let mut stream = self.store.read_sealed(sealed, size).await?;

@@ -223,6 +223,17 @@ impl S3Store {
         Ok(result.into_stream().map_err(std::io::Error::other).boxed())
     }
 
+    /// The size of the session's completed object, if `CompleteMultipartUpload` went
+    /// through (a crash before its row was written leaves it behind).
+    pub async fn upload_completed(&self, id: &UploadId) -> Result<Option<(String, u64)>, S3Error> {
+        let key = upload_key(id);
+        match self.store.head(&self.path(&key)).await {
+            Ok(meta) => Ok(Some((key, meta.size))),
+            Err(S3Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, S3Error> {
         match self.store.head(&self.path(key)).await {
             Ok(_) => Ok(true),

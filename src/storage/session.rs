@@ -97,6 +97,9 @@ impl BlobStore {
                 Ok(lock.into_writer(offset).await?.map(|w| UploadWriter(Writer::Fs(w, id.clone()))))
             }
             (Backend::Fs(_), None) => Err(other("filesystem upload without its lock")),
+            // Completed before (a crash between completing and recording the blob): no part
+            // may go to a multipart upload that is no more.
+            (Backend::S3(s3), _) if s3.upload_completed(id).await.map_err(s3_io)?.is_some() => Ok(None),
             (Backend::S3(s3), _) => match s3.upload_writer(id, s3::state_of(state)?).await {
                 Ok(w) => Ok(Some(UploadWriter(Writer::S3(w)))),
                 // The recorded tail is gone: the session completed, or its bytes are lost.
@@ -142,6 +145,18 @@ impl BlobStore {
                 Err(S3Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(s3_io(e)),
             },
+        }
+    }
+
+    /// A session whose storage was completed but whose blob was never recorded (S3: a crash
+    /// between `CompleteMultipartUpload` and the row), sealed with its size. The filesystem
+    /// never leaves one: its row is written before the file moves into place.
+    pub async fn completed_session(&self, id: &UploadId) -> io::Result<Option<(Sealed, u64)>> {
+        match &self.backend {
+            Backend::Fs(_) => Ok(None),
+            Backend::S3(s3) => {
+                Ok(s3.upload_completed(id).await.map_err(s3_io)?.map(|(key, size)| (Sealed(Seal::Object(key)), size)))
+            }
         }
     }
 

@@ -353,13 +353,9 @@ async fn concurrent_pushers_survive_random_kills() {
 /// The same on S3 (moto) and PostgreSQL: sessions are multipart uploads with tail objects,
 /// rows live in another process that the kill does not touch. Fewer rounds: each restart
 /// reconnects to both.
-///
-/// Ignored until the S3 completion window is closed: a completing PUT cut by the kill and
-/// sent again can answer 500 (its part goes to a multipart upload already completed;
-/// moto answers that with a 500), or 404 with the blob not readable (session gone, no blob
-/// row). Run it with `--ignored` (about 15 s).
+/// A completing PUT cut by a kill after `CompleteMultipartUpload` and sent again must find
+/// the completed object and answer 201, not send a part to an upload that is no more (500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: a completing PUT retried after a kill on S3 (see the doc comment)"]
 async fn concurrent_pushers_survive_random_kills_on_s3_and_postgresql() {
     let moto = Moto::start().await;
     let pg = Postgres::start();
@@ -387,7 +383,10 @@ async fn survive_kills(env: &[(&str, &str)], kills: usize, pushers: usize) {
     // The signing key lives in the database: one token serves every restart.
     let token = p.token(&scopes).await;
     let (mut counts, mut failures, mut all_acked) = (Counts::default(), Vec::new(), Vec::new());
-    for round in 0..kills {
+    // A loaded machine acknowledges fewer pushes a round: rounds then go on (up to three
+    // times as many) until there are enough for the test to mean anything.
+    let mut round = 0;
+    while round < kills || (all_acked.len() <= kills * 2 && round < kills * 3) {
         let shapes = [Shape::Monolithic, Shape::Chunked, Shape::Streamed];
         let pushers: Vec<_> = repos
             .iter()
@@ -411,6 +410,7 @@ async fn survive_kills(env: &[(&str, &str)], kills: usize, pushers: usize) {
             verify(&p, &token, tally, &mut counts, &mut found).await;
             failures.extend(found.into_iter().map(|f| format!("round {round}, after restart: {f}")));
         }
+        round += 1;
     }
     // At the end, every acknowledged push of every round once more.
     let mut lost = 0;
@@ -421,7 +421,7 @@ async fn survive_kills(env: &[(&str, &str)], kills: usize, pushers: usize) {
     }
     p.kill().await;
     counts.five_xx = FIVE_XX.load(Ordering::Relaxed);
-    eprintln!("{kills} kills survived, {} acknowledged pushes, {lost} lost at the end; {counts:?}", all_acked.len());
+    eprintln!("{round} kills survived, {} acknowledged pushes, {lost} lost at the end; {counts:?}", all_acked.len());
     if !failures.is_empty() || counts.five_xx > 0 {
         // The server's side of it: what it logged as errors.
         let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
