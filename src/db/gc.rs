@@ -104,6 +104,7 @@ pub async fn delete_tag_if_unchanged(db: &Db, repo_id: i64, tag: &TagRow) -> Res
         .bind(tag.updated_at)
         .execute(&db.pool)
         .await?;
+    db.note_removal();
     Ok(r.rows_affected() > 0)
 }
 
@@ -131,6 +132,7 @@ pub async fn delete_manifest_if_dead(db: &Db, repo_id: i64, digest: &str, pushed
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    db.note_removal();
     Ok(true)
 }
 

@@ -3,6 +3,7 @@
 //! callers pass validated identifiers and get [`RegistryError`]s back.
 
 mod blobs;
+mod cache;
 mod catalog;
 mod fsck;
 mod gc;
@@ -17,7 +18,7 @@ pub use gc::{GcOptions, GcReport};
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;
 
-use std::{collections::HashSet, sync::Mutex};
+use std::{collections::HashSet, sync::Mutex, time::Duration};
 
 use crate::{
     db::{
@@ -94,6 +95,7 @@ pub struct Registry {
     /// Upload sessions with a request in flight in this process; a second concurrent
     /// writer to the same session is refused rather than interleaved.
     busy_uploads: Mutex<HashSet<String>>,
+    manifest_cache: cache::ManifestCache,
 }
 
 impl Registry {
@@ -115,8 +117,23 @@ impl Registry {
         }
     }
 
+    /// A registry without a manifest cache (see [`Registry::with_manifest_cache`]).
     pub fn new(db: Db, store: BlobStore, max_manifest_bytes: usize) -> Registry {
-        Registry { db, store, max_manifest_bytes, busy_uploads: Mutex::new(HashSet::new()) }
+        Registry {
+            db,
+            store,
+            max_manifest_bytes,
+            busy_uploads: Mutex::new(HashSet::new()),
+            manifest_cache: cache::ManifestCache::new(0, Duration::ZERO),
+        }
+    }
+
+    /// Serves manifest reads from memory (`max_bytes` in all), trusting a tag read from the
+    /// database for at most `ttl` (see `cache.rs`).
+    #[must_use]
+    pub fn with_manifest_cache(mut self, max_bytes: usize, ttl: Duration) -> Registry {
+        self.manifest_cache = cache::ManifestCache::new(max_bytes, ttl);
+        self
     }
 
     /// The smallest chunk clients should send (`OCI-Chunk-Min-Length`), if the store has one.
