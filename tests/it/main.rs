@@ -25,6 +25,7 @@ mod ldap;
 mod limits;
 mod locking;
 mod logins;
+mod manifest_cache;
 mod manifests;
 mod matrix;
 mod memory;
