@@ -18,6 +18,7 @@ pub mod teams;
 pub mod throttle;
 pub mod uploads;
 pub mod users;
+pub mod writer;
 
 use std::{
     str::FromStr,

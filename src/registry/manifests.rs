@@ -7,6 +7,7 @@ use crate::{
     db::{
         self, blobs, manifests,
         repos::{self, Resolved},
+        writer::Write,
     },
     digest::{Algorithm, Digest},
     manifest,
@@ -114,31 +115,29 @@ impl Registry {
         if let Reference::Tag(t) = reference {
             tags.push(t.as_str().to_owned());
         }
-        let child_blobs: Vec<String> = parsed.blobs.iter().map(std::string::ToString::to_string).collect();
-        let child_manifests: Vec<String> = parsed.manifests.iter().map(std::string::ToString::to_string).collect();
-        let subject = parsed.subject.as_ref().map(std::string::ToString::to_string);
         let policy = self.policy(repo_id).await?;
-        let immutable: Vec<String> =
+        let immutable_tags: Vec<String> =
             tags.iter().filter(|t| policy.as_ref().is_some_and(|p| p.is_immutable(t))).cloned().collect();
-        let put = manifests::put(
-            &self.db,
-            &manifests::NewManifest {
-                repo_id,
-                digest: digest.as_str(),
-                media_type: &parsed.media_type,
-                content: body,
-                artifact_type: parsed.artifact_type.as_deref(),
-                subject: subject.as_deref(),
-                annotations: parsed.annotations.as_deref(),
-                blobs: &child_blobs,
-                manifests: &child_manifests,
-                tags: &tags,
-                immutable_tags: &immutable,
-            },
-        )
-        .await;
-        self.manifest_cache.invalidate(repo.as_str());
-        match put? {
+        let put = self
+            .writer
+            .put(
+                manifests::NewManifest {
+                    repo_id,
+                    digest: digest.to_string(),
+                    media_type: parsed.media_type,
+                    content: body.to_vec(),
+                    artifact_type: parsed.artifact_type,
+                    subject: parsed.subject.as_ref().map(std::string::ToString::to_string),
+                    annotations: parsed.annotations,
+                    blobs: parsed.blobs.iter().map(std::string::ToString::to_string).collect(),
+                    manifests: parsed.manifests.iter().map(std::string::ToString::to_string).collect(),
+                    tags,
+                    immutable_tags,
+                },
+                self.invalidate_after(repo),
+            )
+            .await?;
+        match put {
             manifests::Put::Stored => Ok(PutOutcome { digest, subject: parsed.subject }),
             // A collection pass removed a reference between the checks above and the write.
             manifests::Put::MissingReference(d) => Err(RegistryError::ManifestBlobUnknown(d)),
@@ -164,12 +163,15 @@ impl Registry {
                 return Err(RegistryError::TagImmutable(tag));
             }
         }
-        let deleted = match reference {
-            Reference::Digest(d) => manifests::delete(&self.db, id, d.as_str()).await,
-            Reference::Tag(t) => manifests::delete_tag(&self.db, id, t.as_str()).await,
+        let write = match reference {
+            Reference::Digest(d) => Write::DeleteManifest { repo_id: id, digest: d.to_string() },
+            Reference::Tag(t) => Write::DeleteTag { repo_id: id, tag: t.to_string() },
         };
-        self.manifest_cache.invalidate(repo.as_str());
-        if deleted? { Ok(()) } else { Err(RegistryError::ManifestUnknown) }
+        if self.writer.delete(write, self.invalidate_after(repo)).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown)
+        }
     }
 
     /// Up to `n` tags after `last`, byte-sorted.
