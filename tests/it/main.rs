@@ -18,6 +18,7 @@ mod crash;
 mod fsck;
 mod gc;
 mod gc_race;
+mod group_commit;
 mod hiding;
 mod keys;
 mod kills;
