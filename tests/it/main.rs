@@ -30,6 +30,7 @@ mod manifest_cache;
 mod manifests;
 mod matrix;
 mod memory;
+mod oidc;
 mod openapi;
 mod ops;
 mod postgres;
