@@ -67,6 +67,8 @@ def run_server(kind, args, workdir, block):
         res["rss_start"], res["peaks"]["start"] = mem["VmRSS"] / 1024, mem["VmHWM"] / 1024
 
         def phase(key, fn):
+            if not wanted(args, key):
+                return
             reg.refresh_if_old(300)
             reset_hwm(srv.pid)
             t0 = time.perf_counter()
@@ -107,6 +109,17 @@ def run_server(kind, args, workdir, block):
     finally:
         srv.stop()
     return res
+
+
+SHAPES = ("logins", "mono", "chunked", "streamed", "pull", "big", "parallel", "manifests", "tags")
+
+
+def wanted(args, key):
+    """Whether --shapes selects `key` (pull needs the streamed push, which it then implies)."""
+    if args.shapes == "all":
+        return True
+    chosen = set(args.shapes.split(","))
+    return key in chosen or (key == "streamed" and "pull" in chosen)
 
 
 def short(out):
@@ -169,6 +182,9 @@ def main():
     p.add_argument("--berth-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for berth serve (repeatable), e.g. "
                         "BERTH_LIMITS__UPLOADS_PER_PRINCIPAL=64 or GLIBC_TUNABLES=...; default: none")
+    p.add_argument("--shapes", default="all",
+                   help="comma-separated subset of " + ",".join(SHAPES) + " (default all); the limits and "
+                        "the idle RSS always run; logins.py only with logins")
     p.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"),
                    help="Markdown file to write ('' for none)")
     p.add_argument("--json", help="also write the raw figures to this file")
@@ -203,7 +219,8 @@ def main():
                 finally:
                     if not args.keep:
                         shutil.rmtree(wdir, ignore_errors=True)
-        logins_text, logins_rc = run_logins_script(args) if "berth" in kinds else ("", None)
+        run_script = "berth" in kinds and wanted(args, "logins")
+        logins_text, logins_rc = run_logins_script(args) if run_script else ("", None)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

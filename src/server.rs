@@ -65,7 +65,10 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     let realm = format!("{}/token", public.trim_end_matches('/'));
     let tokens = TokenService::new(db.clone(), keys, TokenSettings::new(&config.auth, realm))
         .with_directory(auth::directory::Directory::new(&config.auth)?);
-    let registry = Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
+    let registry = Registry::new(db.clone(), store, config.limits.max_manifest_bytes).with_manifest_cache(
+        config.limits.manifest_cache_bytes,
+        std::time::Duration::from_millis(config.limits.tag_cache_ttl_ms),
+    );
     let ops = Ops::new(&config);
     if !metrics_on {
         tracing::debug!("metrics off");

@@ -17,7 +17,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use ring::{
     rand::SystemRandom,
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
@@ -45,7 +45,9 @@ struct VerifyKey {
 /// The keys as last read from the database.
 struct KeySet {
     kid: String,
-    signing: EncodingKey,
+    /// The newest key, parsed once per key generation: jsonwebtoken's `EncodingKey` would
+    /// re-parse the PKCS#8 document on every token it signs.
+    signing: Arc<EcdsaKeyPair>,
     verifying: HashMap<String, VerifyKey>,
 }
 
@@ -91,8 +93,9 @@ pub async fn rotate(db: &Db) -> anyhow::Result<String> {
     anyhow::bail!("could not add a signing key: other rotations kept winning")
 }
 
-/// The keys still able to verify an unexpired token, and the signing one (the newest).
-fn key_set(rows: &[KeyRow], now: i64, token_ttl_secs: i64) -> anyhow::Result<KeySet> {
+/// The keys still able to verify an unexpired token, and the signing one (the newest),
+/// reusing `previous`'s parsed signing key when the newest key is still the same.
+fn key_set(rows: &[KeyRow], now: i64, token_ttl_secs: i64, previous: Option<&KeySet>) -> anyhow::Result<KeySet> {
     let newest = rows.last().ok_or_else(|| anyhow::anyhow!("no signing key"))?;
     // A replica may sign with a superseded key until it refreshes (twice, for margin).
     let outlive = token_ttl_secs + 2 * REFRESH.as_secs() as i64 + LEEWAY_SECS as i64;
@@ -108,7 +111,11 @@ fn key_set(rows: &[KeyRow], now: i64, token_ttl_secs: i64) -> anyhow::Result<Key
         let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": row.kid, "use": "sig", "alg": "ES256"});
         verifying.insert(row.kid.clone(), VerifyKey { key, jwk });
     }
-    Ok(KeySet { kid: newest.kid.clone(), signing: EncodingKey::from_ec_der(&newest.pkcs8), verifying })
+    let signing = match previous {
+        Some(p) if p.kid == newest.kid => Arc::clone(&p.signing),
+        _ => Arc::new(key_pair(&newest.pkcs8)?),
+    };
+    Ok(KeySet { kid: newest.kid.clone(), signing, verifying })
 }
 
 impl Keys {
@@ -122,7 +129,7 @@ impl Keys {
             rows = db::keys::all(db).await?;
         }
         let token_ttl_secs = i64::try_from(token_ttl_secs).unwrap_or(i64::MAX / 4);
-        let set = key_set(&rows, db::now(), token_ttl_secs)?;
+        let set = key_set(&rows, db::now(), token_ttl_secs, None)?;
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&[service]);
         validation.set_issuer(&[ISSUER]);
@@ -156,7 +163,7 @@ impl Keys {
     /// Re-reads the keys from the database.
     pub async fn reload(&self) -> anyhow::Result<()> {
         let rows = db::keys::all(&self.inner.db).await?;
-        let set = Arc::new(key_set(&rows, db::now(), self.inner.token_ttl_secs)?);
+        let set = Arc::new(key_set(&rows, db::now(), self.inner.token_ttl_secs, Some(&self.set()))?);
         if let Ok(mut s) = self.inner.set.write() {
             *s = set;
         }
@@ -178,11 +185,22 @@ impl Keys {
         });
     }
 
-    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+    /// A compact JWS (ES256) of `claims`, as `jsonwebtoken::encode` would make it, signed
+    /// with the already parsed key.
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
         let set = self.set();
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(set.kid.clone());
-        jsonwebtoken::encode(&header, claims, &set.signing)
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+        let signature = set
+            .signing
+            .sign(&SystemRandom::new(), token.as_bytes())
+            .map_err(|_| anyhow::anyhow!("signing a token failed"))?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok(token)
     }
 
     /// The claims of a valid, unexpired token for this service; `None` otherwise.
@@ -231,11 +249,14 @@ impl Keys {
     }
 }
 
+fn key_pair(pkcs8: &[u8]) -> anyhow::Result<EcdsaKeyPair> {
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
+        .map_err(|_| anyhow::anyhow!("stored signing key is invalid"))
+}
+
 /// The uncompressed P-256 public point (65 bytes) of a PKCS#8 key.
 fn public_key(pkcs8: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &SystemRandom::new())
-        .map_err(|_| anyhow::anyhow!("stored signing key is invalid"))?;
-    let public = pair.public_key().as_ref().to_vec();
+    let public = key_pair(pkcs8)?.public_key().as_ref().to_vec();
     anyhow::ensure!(public.len() == 65, "unexpected public key length");
     Ok(public)
 }
@@ -325,12 +346,12 @@ mod tests {
             .collect();
         let ttl = 900;
         // Just after the third key: the second may still have signed live tokens.
-        let set = key_set(&rows, 30_000 + ttl, ttl).unwrap();
+        let set = key_set(&rows, 30_000 + ttl, ttl, None).unwrap();
         assert_eq!(set.kid, rows[2].kid);
         assert!(!set.verifying.contains_key(&rows[0].kid));
         assert!(set.verifying.contains_key(&rows[1].kid) && set.verifying.contains_key(&rows[2].kid));
         // Long after: only the newest.
-        let set = key_set(&rows, 100_000, ttl).unwrap();
+        let set = key_set(&rows, 100_000, ttl, None).unwrap();
         assert_eq!(set.verifying.len(), 1);
     }
 

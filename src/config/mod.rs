@@ -327,6 +327,12 @@ pub struct LimitsConfig {
     /// On SIGTERM, requests in flight get this many seconds to finish before the process
     /// exits (an upload cut off then stays resumable). Default 30.
     pub shutdown_drain_secs: u64,
+    /// Memory for manifests served from the in-process cache (bytes and tag entries).
+    /// Default 8 MiB; 0 turns the cache off.
+    pub manifest_cache_bytes: usize,
+    /// How long a tag read from the database is trusted without reading it again: the
+    /// bound on serving a tag another replica moved or deleted. Default 1000; 0: no cache.
+    pub tag_cache_ttl_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -338,6 +344,8 @@ impl Default for LimitsConfig {
             max_header_bytes: 64 * 1024,
             uploads_per_principal: 256,
             shutdown_drain_secs: 30,
+            manifest_cache_bytes: 8 * 1024 * 1024,
+            tag_cache_ttl_ms: 1000,
         }
     }
 }
@@ -638,6 +646,9 @@ impl Config {
         }
         if self.limits.max_manifest_bytes == 0 {
             return bad("limits.max_manifest_bytes must be positive".into());
+        }
+        if self.limits.tag_cache_ttl_ms > 60_000 {
+            return bad("limits.tag_cache_ttl_ms must be at most 60000 (a minute)".into());
         }
         if self.limits.max_header_bytes < 1024 {
             return bad("limits.max_header_bytes must be at least 1024".into());

@@ -165,7 +165,9 @@ pub async fn delete(db: &Db, id: i64, name: &str) -> Result<(), DbError> {
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM collections WHERE id = $1").bind(id).execute(&mut *tx).await?;
-    tx.commit().await
+    tx.commit().await?;
+    db.note_removal();
+    Ok(())
 }
 
 /// Which kind of member a membership row names.

@@ -104,6 +104,7 @@ pub async fn delete_tag_if_unchanged(db: &Db, repo_id: i64, tag: &TagRow) -> Res
         .bind(tag.updated_at)
         .execute(&db.pool)
         .await?;
+    db.note_removal();
     Ok(r.rows_affected() > 0)
 }
 
@@ -153,6 +154,9 @@ pub async fn delete_manifests_if_dead(
         deleted.push(m.digest.to_owned());
     }
     tx.commit().await?;
+    if !deleted.is_empty() {
+        db.note_removal();
+    }
     Ok(deleted)
 }
 

@@ -18,8 +18,16 @@ pub mod teams;
 pub mod throttle;
 pub mod uploads;
 pub mod users;
+pub mod writer;
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use sqlx::{
     AnyPool,
@@ -34,6 +42,10 @@ pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 pub struct Db {
     pub pool: AnyPool,
     postgres: bool,
+    /// Counts commits in this process that removed repositories, collections, tags or
+    /// manifests outside the registry's own writes (management, garbage collection), so
+    /// the registry's manifest cache can drop what it read before them.
+    removals: Arc<AtomicU64>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -85,7 +97,7 @@ impl Db {
             })
             .connect_with(opts)
             .await?;
-        Ok(Db { pool, postgres: !sqlite })
+        Ok(Db { pool, postgres: !sqlite, removals: Arc::default() })
     }
 
     /// Applies the migrations of the database's dialect. Several replicas starting at once
@@ -98,6 +110,17 @@ impl Db {
 
     pub async fn begin(&self) -> Result<Tx<'static>, DbError> {
         self.pool.begin().await
+    }
+
+    /// How many removals this process has committed (see [`Db::note_removal`]).
+    pub fn removals(&self) -> u64 {
+        self.removals.load(Ordering::Acquire)
+    }
+
+    /// Records a committed removal of repositories, collections, tags or manifests. Called
+    /// after the commit, so a read that started before it is never cached as current.
+    pub(crate) fn note_removal(&self) {
+        self.removals.fetch_add(1, Ordering::AcqRel);
     }
 }
 

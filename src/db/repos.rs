@@ -140,7 +140,9 @@ pub async fn delete(db: &Db, repo_id: i64, name: &str) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
     sqlx::query("DELETE FROM uploads WHERE repo_name = $1").bind(name).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM repositories WHERE id = $1").bind(repo_id).execute(&mut *tx).await?;
-    tx.commit().await
+    tx.commit().await?;
+    db.note_removal();
+    Ok(())
 }
 
 /// Bytes a repository holds: each blob it links once, plus its manifests.

@@ -1,10 +1,13 @@
 //! Manifests and tags through a repository.
 
-use super::{Caller, Registry, RegistryError, Result, policy::Policy};
+use bytes::Bytes;
+
+use super::{Caller, Registry, RegistryError, Result, cache::Cached, policy::Policy};
 use crate::{
     db::{
         self, blobs, manifests,
         repos::{self, Resolved},
+        writer::Write,
     },
     digest::{Algorithm, Digest},
     manifest,
@@ -15,7 +18,7 @@ use crate::{
 pub struct ManifestOut {
     pub digest: Digest,
     pub media_type: String,
-    pub content: Vec<u8>,
+    pub content: Bytes,
 }
 
 /// The result of a manifest PUT.
@@ -26,21 +29,42 @@ pub struct PutOutcome {
 
 impl Registry {
     pub async fn get_manifest(&self, caller: &Caller, repo: &RepoName, reference: &Reference) -> Result<ManifestOut> {
-        let (tag, digest) = match reference {
-            Reference::Digest(d) => (None, Some(d.as_str())),
-            Reference::Tag(t) => (Some(t.as_str()), None),
+        // The cache key: a tag or a digest (they cannot be confused: a tag has no `:`).
+        let (tag, digest, key) = match reference {
+            Reference::Digest(d) => (None, Some(d.as_str()), d.as_str()),
+            Reference::Tag(t) => (Some(t.as_str()), None, t.as_str()),
         };
-        // One query resolves the repository and reads the manifest (what `repo_id` and a
-        // manifest read would do in two).
-        let row = match manifests::lookup(&self.db, repo.as_str(), tag, digest).await? {
-            manifests::Lookup::NoRepository => return Err(RegistryError::NameUnknown),
-            manifests::Lookup::Repository { collection_created, .. } if collection_created > caller.iat => {
-                return Err(RegistryError::Denied);
+        let removals = self.db.removals();
+        let m = match self.manifest_cache.get(repo.as_str(), key, removals) {
+            Some(m) => m,
+            None => {
+                let ticket = self.manifest_cache.ticket(removals);
+                // One query resolves the repository and reads the manifest (what `repo_id`
+                // and a manifest read would do in two).
+                let (collection_created, row) = match manifests::lookup(&self.db, repo.as_str(), tag, digest).await? {
+                    manifests::Lookup::NoRepository => return Err(RegistryError::NameUnknown),
+                    manifests::Lookup::Repository { collection_created, manifest } => (collection_created, manifest),
+                };
+                if collection_created > caller.iat {
+                    return Err(RegistryError::Denied);
+                }
+                let row = row.ok_or(RegistryError::ManifestUnknown)?;
+                let m = Cached {
+                    collection_created,
+                    digest: row.digest,
+                    media_type: row.media_type,
+                    content: Bytes::from(row.content),
+                };
+                self.manifest_cache.put(&ticket, repo.as_str(), key, &m);
+                m
             }
-            manifests::Lookup::Repository { manifest, .. } => manifest.ok_or(RegistryError::ManifestUnknown)?,
         };
-        let digest = row.digest.parse().map_err(|e: crate::digest::DigestError| RegistryError::Internal(e.into()))?;
-        Ok(ManifestOut { digest, media_type: row.media_type, content: row.content })
+        // Checked on a hit as on a miss: a token older than the collection grants nothing.
+        if m.collection_created > caller.iat {
+            return Err(RegistryError::Denied);
+        }
+        let digest = m.digest.parse().map_err(|e: crate::digest::DigestError| RegistryError::Internal(e.into()))?;
+        Ok(ManifestOut { digest, media_type: m.media_type, content: m.content })
     }
 
     /// Validates and stores a manifest; every referenced blob and child manifest must be
@@ -91,29 +115,28 @@ impl Registry {
         if let Reference::Tag(t) = reference {
             tags.push(t.as_str().to_owned());
         }
-        let child_blobs: Vec<String> = parsed.blobs.iter().map(std::string::ToString::to_string).collect();
-        let child_manifests: Vec<String> = parsed.manifests.iter().map(std::string::ToString::to_string).collect();
-        let subject = parsed.subject.as_ref().map(std::string::ToString::to_string);
         let policy = self.policy(repo_id).await?;
-        let immutable: Vec<String> =
+        let immutable_tags: Vec<String> =
             tags.iter().filter(|t| policy.as_ref().is_some_and(|p| p.is_immutable(t))).cloned().collect();
-        let put = manifests::put(
-            &self.db,
-            &manifests::NewManifest {
-                repo_id,
-                digest: digest.as_str(),
-                media_type: &parsed.media_type,
-                content: body,
-                artifact_type: parsed.artifact_type.as_deref(),
-                subject: subject.as_deref(),
-                annotations: parsed.annotations.as_deref(),
-                blobs: &child_blobs,
-                manifests: &child_manifests,
-                tags: &tags,
-                immutable_tags: &immutable,
-            },
-        )
-        .await?;
+        let put = self
+            .writer
+            .put(
+                manifests::NewManifest {
+                    repo_id,
+                    digest: digest.to_string(),
+                    media_type: parsed.media_type,
+                    content: body.to_vec(),
+                    artifact_type: parsed.artifact_type,
+                    subject: parsed.subject.as_ref().map(std::string::ToString::to_string),
+                    annotations: parsed.annotations,
+                    blobs: parsed.blobs.iter().map(std::string::ToString::to_string).collect(),
+                    manifests: parsed.manifests.iter().map(std::string::ToString::to_string).collect(),
+                    tags,
+                    immutable_tags,
+                },
+                self.invalidate_after(repo),
+            )
+            .await?;
         match put {
             manifests::Put::Stored => Ok(PutOutcome { digest, subject: parsed.subject }),
             // A collection pass removed a reference between the checks above and the write.
@@ -140,11 +163,15 @@ impl Registry {
                 return Err(RegistryError::TagImmutable(tag));
             }
         }
-        let deleted = match reference {
-            Reference::Digest(d) => manifests::delete(&self.db, id, d.as_str()).await?,
-            Reference::Tag(t) => manifests::delete_tag(&self.db, id, t.as_str()).await?,
+        let write = match reference {
+            Reference::Digest(d) => Write::DeleteManifest { repo_id: id, digest: d.to_string() },
+            Reference::Tag(t) => Write::DeleteTag { repo_id: id, tag: t.to_string() },
         };
-        if deleted { Ok(()) } else { Err(RegistryError::ManifestUnknown) }
+        if self.writer.delete(write, self.invalidate_after(repo)).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown)
+        }
     }
 
     /// Up to `n` tags after `last`, byte-sorted.

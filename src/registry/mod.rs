@@ -3,6 +3,7 @@
 //! callers pass validated identifiers and get [`RegistryError`]s back.
 
 mod blobs;
+mod cache;
 mod catalog;
 mod fsck;
 mod gc;
@@ -17,12 +18,17 @@ pub use gc::{Checkpoint, GcOptions, GcReport, PauseHook};
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;
 
-use std::{collections::HashSet, sync::Mutex};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use crate::{
     db::{
         Db,
         repos::{self, Resolved},
+        writer::{AfterCommit, Writer},
     },
     names::RepoName,
     storage::BlobStore,
@@ -94,6 +100,9 @@ pub struct Registry {
     /// Upload sessions with a request in flight in this process; a second concurrent
     /// writer to the same session is refused rather than interleaved.
     busy_uploads: Mutex<HashSet<String>>,
+    manifest_cache: Arc<cache::ManifestCache>,
+    /// Every manifest and tag write goes through it (group commit).
+    writer: Writer,
 }
 
 impl Registry {
@@ -115,8 +124,30 @@ impl Registry {
         }
     }
 
+    /// A registry without a manifest cache (see [`Registry::with_manifest_cache`]).
     pub fn new(db: Db, store: BlobStore, max_manifest_bytes: usize) -> Registry {
-        Registry { db, store, max_manifest_bytes, busy_uploads: Mutex::new(HashSet::new()) }
+        Registry {
+            store,
+            max_manifest_bytes,
+            busy_uploads: Mutex::new(HashSet::new()),
+            manifest_cache: Arc::new(cache::ManifestCache::new(0, Duration::ZERO)),
+            writer: Writer::new(db.clone()),
+            db,
+        }
+    }
+
+    /// Serves manifest reads from memory (`max_bytes` in all), trusting a tag read from the
+    /// database for at most `ttl` (see `cache.rs`).
+    #[must_use]
+    pub fn with_manifest_cache(mut self, max_bytes: usize, ttl: Duration) -> Registry {
+        self.manifest_cache = Arc::new(cache::ManifestCache::new(max_bytes, ttl));
+        self
+    }
+
+    /// Drops the cached reads of `repo` once a write there was committed (or failed).
+    fn invalidate_after(&self, repo: &RepoName) -> AfterCommit {
+        let (cache, repo) = (Arc::clone(&self.manifest_cache), repo.to_string());
+        Box::new(move || cache.invalidate(&repo))
     }
 
     /// The smallest chunk clients should send (`OCI-Chunk-Min-Length`), if the store has one.

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream::BoxStream};
 use tokio::{
     fs::{self, File, OpenOptions},
-    io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter},
+    io::{AsyncSeekExt, AsyncWriteExt, BufWriter},
 };
 use tokio_util::io::ReaderStream;
 
@@ -24,6 +24,19 @@ use crate::{digest::Digest, names::UploadId};
 const WRITE_BUFFER: usize = 256 << 10;
 /// Read size when streaming a blob out.
 const READ_BUFFER: usize = 256 << 10;
+
+/// Reads up to [`READ_BUFFER`] of the `left` bytes still to send, on the blocking pool;
+/// gives the file back with the chunk and what is left after it.
+fn read_chunk(file: std::fs::File, left: u64) -> tokio::task::JoinHandle<io::Result<(std::fs::File, Bytes, u64)>> {
+    tokio::task::spawn_blocking(move || {
+        let want = left.min(READ_BUFFER as u64);
+        // `read_to_end` reads into the spare capacity without zeroing it first.
+        let mut chunk = Vec::with_capacity(want as usize);
+        io::Read::read_to_end(&mut io::Read::take(&file, want), &mut chunk)?;
+        let left = left - chunk.len() as u64;
+        Ok((file, Bytes::from(chunk), left))
+    })
+}
 
 #[derive(Clone, Debug)]
 pub struct FsStore {
@@ -49,21 +62,41 @@ impl FsStore {
     }
 
     /// `len` bytes of a stored blob from `start`, streamed; `None` if the blob is absent.
+    ///
+    /// Each chunk is read by `std::fs` on the blocking pool straight into the buffer that is
+    /// sent (tokio's `File` reads into its own buffer and copies), and the next chunk is read
+    /// while the current one is being sent. No thread waits on a slow client.
     pub async fn read_blob(
         &self,
         digest: &Digest,
         start: u64,
         len: u64,
     ) -> io::Result<Option<BoxStream<'static, io::Result<Bytes>>>> {
-        let mut file = match File::open(self.path(Key::Blob(digest))).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await?;
-        }
-        Ok(Some(ReaderStream::with_capacity(file.take(len), READ_BUFFER).boxed()))
+        let path = self.path(Key::Blob(digest));
+        let opened = tokio::task::spawn_blocking(move || -> io::Result<Option<std::fs::File>> {
+            let mut file = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if start > 0 {
+                io::Seek::seek(&mut file, SeekFrom::Start(start))?;
+            }
+            Ok(Some(file))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let Some(file) = opened else { return Ok(None) };
+        let first = (len > 0).then(|| read_chunk(file, len));
+        let chunks = futures_util::stream::unfold(first, |pending| async move {
+            let (file, chunk, left) = match pending?.await.map_err(io::Error::other) {
+                Ok(Ok(read)) => read,
+                Ok(Err(e)) | Err(e) => return Some((Err(e), None)),
+            };
+            let next = (left > 0 && !chunk.is_empty()).then(|| read_chunk(file, left));
+            Some((Ok(chunk), next))
+        });
+        Ok(Some(chunks.boxed()))
     }
 
     pub async fn blob_exists(&self, digest: &Digest) -> io::Result<bool> {
