@@ -67,6 +67,9 @@ def run_server(kind, args, workdir, block):
         res["rss_start"], res["peaks"]["start"] = mem["VmRSS"] / 1024, mem["VmHWM"] / 1024
 
         def phase(key, fn):
+            # bench/memory.py runs only the shapes that matter for memory.
+            if getattr(args, "only", None) is not None and key not in args.only:
+                return
             reg.refresh_if_old(300)
             reset_hwm(srv.pid)
             t0 = time.perf_counter()
