@@ -103,15 +103,21 @@ async fn upload(c: &Client, p: &Proc, bearer: &str, i: usize) -> Result<(), Stri
     }
 }
 
+/// `berth serve` (or the build `BERTH_MEMORY_TEST_BIN` names) over `dir`. All uploads go
+/// as one principal (the admin): whatever the default per-principal limit of concurrent
+/// uploads is, let them all in (a 429 would fail the upload).
+async fn serve(dir: &std::path::Path) -> (PathBuf, Proc) {
+    let binary =
+        std::env::var_os("BERTH_MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
+    let limit = UPLOADS.to_string();
+    let p = Proc::start_binary(&binary, dir, &[("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", &limit)]).await;
+    (binary, p)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_logins_and_uploads_keep_peak_memory_bounded() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let binary =
-        std::env::var_os("BERTH_MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
-    // All 64 uploads go as one principal (the admin): whatever the default per-principal
-    // limit of concurrent uploads is, let them all in (a 429 would fail the upload).
-    let limit = UPLOADS.to_string();
-    let p = Proc::start_binary(&binary, dir.path(), &[("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", &limit)]).await;
+    let (binary, p) = serve(dir.path()).await;
     let c = client();
 
     // Users first (each creation hashes its password once), a few at a time.
@@ -239,10 +245,7 @@ async fn sixty_four_uploads_at_once_cost_little_more_than_one() {
     /// 64 than for one. The bound is issue 9's target.
     const BOUND_MIB: u64 = 16;
     let dir = tempfile::tempdir().expect("temp dir");
-    let binary =
-        std::env::var_os("BERTH_MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
-    let limit = UPLOADS.to_string();
-    let p = Proc::start_binary(&binary, dir.path(), &[("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", &limit)]).await;
+    let (binary, p) = serve(dir.path()).await;
     let c = client();
     let push = token(&c, &p, ADMIN_USER, ADMIN_PASSWORD, &scope(REPO, "pull,push")).await;
     let push: Value = expect_status(push, 200, "admin push token").await.json().await.expect("token JSON");
