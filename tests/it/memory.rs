@@ -5,7 +5,7 @@
 //!
 //! Before the bounded login path, every Basic-auth token request ran its own argon2id
 //! (19 MiB each) at once, and 64 concurrent logins took the server past 1 GiB.
-//! `BERTH_MEMORY_TEST_BIN=/path/to/berth` runs the same test against another binary (an
+//! `MEMORY_TEST_BIN=/path/to/berth` runs the same tests against another binary (an
 //! older build, to see it fail).
 
 use std::path::PathBuf;
@@ -103,12 +103,12 @@ async fn upload(c: &Client, p: &Proc, bearer: &str, i: usize) -> Result<(), Stri
     }
 }
 
-/// `berth serve` (or the build `BERTH_MEMORY_TEST_BIN` names) over `dir`. All uploads go
+/// `berth serve` (or the build `MEMORY_TEST_BIN` names) over `dir`. All uploads go
 /// as one principal (the admin): whatever the default per-principal limit of concurrent
 /// uploads is, let them all in (a 429 would fail the upload).
 async fn serve(dir: &std::path::Path) -> (PathBuf, Proc) {
     let binary =
-        std::env::var_os("BERTH_MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
+        std::env::var_os("MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
     let limit = UPLOADS.to_string();
     let p = Proc::start_binary(&binary, dir, &[("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", &limit)]).await;
     (binary, p)
