@@ -427,8 +427,11 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             let registry = crate::registry::Registry::new(db.clone(), store, config.limits.max_manifest_bytes);
             let progress = Progress::on_terminal("gc");
             let show = progress.as_ref().map(|p| move |line: &str| p.show(line));
-            let opts =
-                crate::registry::GcOptions { dry_run, progress: show.as_ref().map(|f| f as &(dyn Fn(&str) + Sync)) };
+            let opts = crate::registry::GcOptions {
+                dry_run,
+                progress: show.as_ref().map(|f| f as &(dyn Fn(&str) + Sync)),
+                pause: None,
+            };
             let report = registry.collect(&config.gc, crate::db::now(), opts).await;
             drop(progress);
             print(&report?)?;
@@ -452,6 +455,7 @@ pub async fn run_management(config: &Config, command: Command) -> anyhow::Result
             let opts = crate::registry::GcOptions {
                 dry_run: !repair,
                 progress: show.as_ref().map(|f| f as &(dyn Fn(&str) + Sync)),
+                pause: None,
             };
             let report = registry.fsck(repair, crate::db::now(), opts).await;
             drop(progress);

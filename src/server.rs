@@ -70,7 +70,8 @@ async fn build_app(config: Config, addr: SocketAddr) -> anyhow::Result<AppState>
     if !metrics_on {
         tracing::debug!("metrics off");
     }
-    let app = Arc::new(App { registry, tokens, db, config, ops });
+    let oidc = auth::oidc::Oidc::new(&config.auth.oidc, &public)?;
+    let app = Arc::new(App { registry, tokens, db, config, ops, oidc });
     spawn_gc(&app);
     Ok(app)
 }

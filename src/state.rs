@@ -16,6 +16,8 @@ pub struct App {
     /// private).
     pub db: Db,
     pub config: Config,
+    /// The OpenID Connect providers of the web interface's sign-in.
+    pub oidc: crate::auth::oidc::Oidc,
     pub ops: Ops,
 }
 

@@ -80,6 +80,12 @@ pub struct Directory {
     /// Seconds a directory check stays good: for a remembered password, and for API and
     /// refresh tokens (`auth.ldap.cache_secs`, else `auth.credential_cache_secs`).
     recheck_secs: i64,
+    rules: GroupRules,
+}
+
+/// What a directory's or provider's groups mean here: which become directory-managed
+/// teams (globs on the name), and which grant the roles `admin` and `superuser`.
+pub struct GroupRules {
     team_groups: GlobSet,
     admin_groups: Vec<String>,
     superuser_groups: Vec<String>,
@@ -98,18 +104,13 @@ impl std::fmt::Debug for Directory {
 
 impl Directory {
     pub fn new(auth: &AuthConfig) -> anyhow::Result<Directory> {
-        let mut globs = GlobSetBuilder::new();
-        for g in &auth.ldap.team_groups {
-            globs.add(Glob::new(g)?);
-        }
+        let l = &auth.ldap;
         Ok(Directory {
-            ldap: Ldap::new(&auth.ldap)?.map(Arc::new),
+            ldap: Ldap::new(l)?.map(Arc::new),
             flights: Flights::default(),
             local_logins: auth.local_logins,
-            recheck_secs: i64::try_from(auth.ldap.cache_secs.unwrap_or(auth.credential_cache_secs)).unwrap_or(i64::MAX),
-            team_groups: globs.build()?,
-            admin_groups: auth.ldap.admin_groups.clone(),
-            superuser_groups: auth.ldap.superuser_groups.clone(),
+            recheck_secs: i64::try_from(l.cache_secs.unwrap_or(auth.credential_cache_secs)).unwrap_or(i64::MAX),
+            rules: GroupRules::new(&l.team_groups, &l.admin_groups, &l.superuser_groups)?,
         })
     }
 
@@ -120,9 +121,7 @@ impl Directory {
             flights: Flights::default(),
             local_logins: true,
             recheck_secs: 0,
-            team_groups: GlobSet::empty(),
-            admin_groups: Vec::new(),
-            superuser_groups: Vec::new(),
+            rules: GroupRules::none(),
         }
     }
 
@@ -187,6 +186,12 @@ impl Directory {
             return Ok(user);
         }
         let Some(link) = db::directory::link(db, user.id).await? else { return Err(CredentialError::Invalid) };
+        // An OpenID provider cannot be asked about a user without them (no refresh token
+        // is kept): their tokens and sessions count until they expire, are revoked, or the
+        // user is deactivated here (docs/oidc.md).
+        if link.source.starts_with(super::oidc::SOURCE_PREFIX) {
+            return Ok(user);
+        }
         if db::now() - link.checked_at < self.recheck_secs {
             return Ok(user);
         }
@@ -207,30 +212,26 @@ impl Directory {
 
     /// Writes the entry to the local user and its teams.
     async fn sync(&self, db: &Db, entry: &Entry) -> Result<UserRow, CredentialError> {
-        let username = entry.username.to_lowercase();
-        if !valid_username(&username) {
-            tracing::warn!(dn = entry.dn, username, "directory user name is not a valid berth user name; refused");
-            return Err(CredentialError::Invalid);
+        sync_entry(db, SOURCE, false, &self.rules, entry).await
+    }
+}
+
+impl GroupRules {
+    pub fn new(team_groups: &[String], admin_groups: &[String], superuser_groups: &[String]) -> anyhow::Result<Self> {
+        let mut globs = GlobSetBuilder::new();
+        for g in team_groups {
+            globs.add(Glob::new(g)?);
         }
-        let account = Account {
-            source: SOURCE,
-            username: &username,
-            external_id: &entry.dn,
-            email: entry.email.as_deref(),
-            display_name: entry.display_name.as_deref(),
-            role: self.role(&entry.groups),
-        };
-        let (user, skipped) = match db::directory::sync(db, &account, &self.teams(&entry.groups)).await? {
-            Synced::User(user, skipped) => (user, skipped),
-            Synced::LocalAccount => {
-                tracing::warn!(username, "a local account holds this directory user's name; directory login refused");
-                return Err(CredentialError::Invalid);
-            }
-        };
-        if !skipped.is_empty() {
-            tracing::warn!(teams = skipped.join(", "), "directory groups whose team name a hand-made team holds");
-        }
-        Ok(user)
+        Ok(GroupRules {
+            team_groups: globs.build()?,
+            admin_groups: admin_groups.to_vec(),
+            superuser_groups: superuser_groups.to_vec(),
+        })
+    }
+
+    /// No teams, no roles.
+    pub fn none() -> Self {
+        GroupRules { team_groups: GlobSet::empty(), admin_groups: Vec::new(), superuser_groups: Vec::new() }
     }
 
     /// The highest role the user's groups grant.
@@ -268,6 +269,47 @@ impl Directory {
     }
 }
 
+/// Writes a directory entry (or an OpenID identity: `dn` is its subject) of `source` to
+/// the local user and its teams. `stable_id`: the entry's id never changes, so another id
+/// under a known name is another person, refused.
+pub async fn sync_entry(
+    db: &Db,
+    source: &str,
+    stable_id: bool,
+    rules: &GroupRules,
+    entry: &Entry,
+) -> Result<UserRow, CredentialError> {
+    let username = entry.username.to_lowercase();
+    if !valid_username(&username) {
+        tracing::warn!(source, id = entry.dn, username, "directory user name is not a valid berth user name; refused");
+        return Err(CredentialError::Invalid);
+    }
+    let account = Account {
+        source,
+        username: &username,
+        external_id: &entry.dn,
+        stable_id,
+        email: entry.email.as_deref(),
+        display_name: entry.display_name.as_deref(),
+        role: rules.role(&entry.groups),
+    };
+    let (user, skipped) = match db::directory::sync(db, &account, &rules.teams(&entry.groups)).await? {
+        Synced::User(user, skipped) => (user, skipped),
+        Synced::LocalAccount => {
+            tracing::warn!(source, username, "a local account holds this directory user's name; login refused");
+            return Err(CredentialError::Invalid);
+        }
+        Synced::OtherAccount => {
+            tracing::warn!(source, username, "another directory or account holds this user name; login refused");
+            return Err(CredentialError::Invalid);
+        }
+    };
+    if !skipped.is_empty() {
+        tracing::warn!(teams = skipped.join(", "), "directory groups whose team name a hand-made team holds");
+    }
+    Ok(user)
+}
+
 /// Whether the user signs in through a directory (and has no local password).
 pub fn is_directory_user(user: &UserRow) -> bool {
     user.password_hash.starts_with(NO_LOCAL_PASSWORD)
@@ -299,18 +341,14 @@ fn authenticated(user: UserRow) -> Result<Authenticated, CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AuthConfig;
 
     fn group(name: &str) -> Group {
         Group { dn: format!("cn={name},ou=groups,dc=example,dc=org"), name: name.into() }
     }
 
-    fn directory(team_groups: &[&str], admin: &[&str], superuser: &[&str]) -> Directory {
-        let mut auth = AuthConfig::default();
-        auth.ldap.team_groups = team_groups.iter().map(|s| (*s).to_owned()).collect();
-        auth.ldap.admin_groups = admin.iter().map(|s| (*s).to_owned()).collect();
-        auth.ldap.superuser_groups = superuser.iter().map(|s| (*s).to_owned()).collect();
-        Directory::new(&auth).unwrap()
+    fn directory(team_groups: &[&str], admin: &[&str], superuser: &[&str]) -> GroupRules {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        GroupRules::new(&owned(team_groups), &owned(admin), &owned(superuser)).unwrap()
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod keys;
 pub mod ldap;
 pub mod login_cache;
+pub mod oidc;
 pub mod password;
 pub mod rules;
 pub mod scope;

@@ -143,6 +143,16 @@ pub fn listing(config: &Config) -> String {
             serde_json::Value::String(s) if key == "database.url" => {
                 serde_json::Value::String(redact_url(&s)).to_string()
             }
+            serde_json::Value::Array(mut providers) if key == "auth.oidc" => {
+                for p in &mut providers {
+                    if let Some(secret) =
+                        p.get_mut("client_secret").filter(|s| s.as_str().is_some_and(|s| !s.is_empty()))
+                    {
+                        *secret = "<redacted>".into();
+                    }
+                }
+                serde_json::Value::Array(providers).to_string()
+            }
             other => other.to_string(),
         };
         out.push_str(&format!("{key} = {shown}\n"));

@@ -169,6 +169,9 @@ pub struct AuthConfig {
     pub local_logins: bool,
     /// `[auth.ldap]`: sign-in through an LDAP directory (off while `url` is unset).
     pub ldap: LdapConfig,
+    /// `[[auth.oidc]]`: OpenID Connect providers the web interface signs in with
+    /// (docs/oidc.md). Default none.
+    pub oidc: Vec<OidcConfig>,
 }
 
 impl Default for AuthConfig {
@@ -185,6 +188,55 @@ impl Default for AuthConfig {
             credential_cache_secs: 300,
             local_logins: true,
             ldap: LdapConfig::default(),
+            oidc: Vec::new(),
+        }
+    }
+}
+
+/// One `[[auth.oidc]]` provider (docs/oidc.md). Keys are checked strictly.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Short id used in URLs (`/ui/oidc/{name}/…`) and in the users' source. Required.
+    pub name: String,
+    /// Shown as "Sign in with {display_name}". Default: `name`.
+    pub display_name: String,
+    /// Issuer URL; its discovery document is `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret (secret).
+    pub client_secret: String,
+    /// File holding `client_secret`. Default unset.
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes requested. Default `["openid", "profile", "email"]`.
+    pub scopes: Vec<String>,
+    /// ID-token claim holding the user name (lower-cased). Default `preferred_username`.
+    pub username_claim: String,
+    /// ID-token claim holding the user's groups (a list of names). Default `groups`.
+    pub groups_claim: String,
+    /// Globs on group names: matching groups become provider-managed teams. Default `["*"]`.
+    pub team_groups: Vec<String>,
+    /// Groups whose members get the role `admin`. Default empty.
+    pub admin_groups: Vec<String>,
+    /// Groups whose members get the role `superuser`. Default empty.
+    pub superuser_groups: Vec<String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            name: String::new(),
+            display_name: String::new(),
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            client_secret_file: None,
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            team_groups: vec!["*".into()],
+            admin_groups: Vec::new(),
+            superuser_groups: Vec::new(),
         }
     }
 }
@@ -536,6 +588,12 @@ impl Config {
         if let Some(v) = read("auth.ldap.bind_password", &ldap.bind_password_file, !ldap.bind_password.is_empty())? {
             ldap.bind_password = v;
         }
+        for p in &mut self.auth.oidc {
+            let key = format!("auth.oidc.{}.client_secret", p.name);
+            if let Some(v) = read(&key, &p.client_secret_file, !p.client_secret.is_empty())? {
+                p.client_secret = v;
+            }
+        }
         Ok(())
     }
 
@@ -604,6 +662,7 @@ impl Config {
             return bad("tls.cert and tls.key go together: set both or neither".into());
         }
         self.auth.ldap.validate()?;
+        OidcConfig::validate_all(&self.auth.oidc)?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return bad(format!("log.level: {:?} is not a filter like info or info,berth=debug", self.log.level));
         }
@@ -655,5 +714,54 @@ impl LdapConfig {
             return bad(format!("auth.ldap.ca_file: {} is not a readable file", ca.display()));
         }
         Ok(())
+    }
+}
+
+impl OidcConfig {
+    fn validate_all(providers: &[OidcConfig]) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        for p in providers {
+            p.validate()?;
+            if !seen.insert(p.name.as_str()) {
+                return Err(ConfigError::Invalid(format!("auth.oidc: two providers are named {:?}", p.name)));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.name;
+        let bad = |m: String| Err(ConfigError::Invalid(format!("auth.oidc (provider {name:?}): {m}")));
+        let valid_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        if name.is_empty() || name.len() > 32 || !name.chars().all(valid_name) {
+            return bad("name must be 1 to 32 of a-z, 0-9, - and _ (it is part of URLs)".into());
+        }
+        let issuer = &self.issuer;
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return bad(format!("issuer {issuer:?} must start with https:// (or http://)"));
+        }
+        if self.client_id.is_empty() {
+            return bad("client_id is required".into());
+        }
+        if self.client_secret.is_empty() {
+            return bad("client_secret (or client_secret_file) is required: berth is a confidential client".into());
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return bad("scopes must include \"openid\"".into());
+        }
+        if self.username_claim.is_empty() || self.groups_claim.is_empty() {
+            return bad("username_claim and groups_claim must not be empty".into());
+        }
+        for g in &self.team_groups {
+            if globset::Glob::new(g).is_err() {
+                return bad(format!("team_groups: {g:?} is not a glob"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The text of the "Sign in with …" link.
+    pub fn shown_name(&self) -> &str {
+        if self.display_name.is_empty() { &self.name } else { &self.display_name }
     }
 }

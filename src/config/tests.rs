@@ -192,3 +192,56 @@ fn ldap_settings() {
     });
     assert!(e.contains("must contain {username}"), "{e}");
 }
+
+const OIDC_PROVIDER: &str = "[[auth.oidc]]\nname = \"corp\"\nissuer = \"https://id.example.org/realms/corp\"\n\
+                             client_id = \"berth\"\n";
+
+#[test]
+fn oidc_providers() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("secret", "s3cret\n")?;
+        let second = "[[auth.oidc]]\nname = \"dex\"\nissuer = \"https://dex.example.org\"\nclient_id = \"b\"\n\
+                      client_secret = \"x\"\nscopes = [\"openid\", \"groups\"]\nadmin_groups = [\"ops\"]\n";
+        jail.create_file("berth.toml", &format!("{OIDC_PROVIDER}client_secret_file = \"secret\"\n{second}"))?;
+        let c = Config::load(Some(Path::new("berth.toml"))).unwrap();
+        let (corp, dex) = (&c.auth.oidc[0], &c.auth.oidc[1]);
+        assert_eq!((corp.client_secret.as_str(), corp.shown_name()), ("s3cret", "corp"));
+        assert_eq!((corp.username_claim.as_str(), corp.groups_claim.as_str()), ("preferred_username", "groups"));
+        assert_eq!(corp.scopes, ["openid", "profile", "email"]);
+        assert_eq!((dex.scopes.len(), dex.admin_groups.len()), (2, 1));
+        let listing = listing(&c);
+        assert!(!listing.contains("s3cret") && listing.contains("\"client_secret\":\"<redacted>\""), "{listing}");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_oidc_providers_are_refused_with_a_reason() {
+    for (extra, expected) in [
+        ("client_secret = \"x\"\nclient_sercet = \"y\"\n", "unknown field: found `client_sercet`"),
+        ("", "client_secret (or client_secret_file) is required"),
+        ("client_secret = \"x\"\nscopes = [\"profile\"]\n", "scopes must include \"openid\""),
+        ("client_secret = \"x\"\nteam_groups = [\"a[\"]\n", "team_groups: \"a[\" is not a glob"),
+        ("client_secret = \"x\"\n[[auth.oidc]]\nname = \"corp\"\n", "two providers are named \"corp\""),
+    ] {
+        let e = load_err(|jail| {
+            let mut toml = format!("{OIDC_PROVIDER}{extra}");
+            if expected.starts_with("two") {
+                toml.push_str("issuer = \"https://b\"\nclient_id = \"b\"\nclient_secret = \"b\"\n");
+            }
+            jail.create_file("berth.toml", &toml).unwrap();
+            Some(PathBuf::from("berth.toml"))
+        });
+        assert!(e.contains(expected), "{extra}: {e}");
+    }
+    let e = load_err(|jail| {
+        jail.create_file("berth.toml", &OIDC_PROVIDER.replace("corp", "Corp/x")).unwrap();
+        Some(PathBuf::from("berth.toml"))
+    });
+    assert!(e.contains("name must be 1 to 32 of a-z"), "{e}");
+    let e = load_err(|jail| {
+        jail.create_file("berth.toml", &OIDC_PROVIDER.replace("https://", "ftp://")).unwrap();
+        Some(PathBuf::from("berth.toml"))
+    });
+    assert!(e.contains("must start with https://"), "{e}");
+}

@@ -20,11 +20,14 @@ pub const NO_LOCAL_PASSWORD: &str = "!directory";
 /// A directory account as the last sync saw it.
 #[derive(Clone, Debug)]
 pub struct Account<'a> {
-    /// The directory kind (`ldap`).
+    /// The directory kind (`ldap`, `oidc:{provider}`).
     pub source: &'a str,
     pub username: &'a str,
-    /// The entry's DN.
+    /// The entry's DN, or the OpenID subject.
     pub external_id: &'a str,
+    /// The external id never changes for an account (an OpenID `sub`; a DN may be
+    /// renamed): another one under the same user name is another person.
+    pub stable_id: bool,
     pub email: Option<&'a str>,
     pub display_name: Option<&'a str>,
     pub role: AccountRole,
@@ -61,6 +64,9 @@ pub enum Synced {
     User(UserRow, Vec<String>),
     /// A local (non-directory) account holds the name: it is never taken over.
     LocalAccount,
+    /// Another directory or provider (or, for a stable id, another account of the same
+    /// one) holds the name: it is never taken over either.
+    OtherAccount,
 }
 
 /// Creates or updates the local user of a directory account, stamps it checked now, and
@@ -94,7 +100,20 @@ async fn try_sync(db: &Db, a: &Account<'_>, groups: &[GroupTeam]) -> Result<Opti
             .fetch_optional(&mut *tx)
             .await?;
     let id = match updated {
-        Some(id) => id,
+        Some(id) => {
+            let linked = sqlx::query("SELECT source, external_id FROM directory_users WHERE user_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = linked {
+                let (source, external_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                if source != a.source || (a.stable_id && external_id != a.external_id) {
+                    // Dropping the transaction undoes the role update.
+                    return Ok(Some(Synced::OtherAccount));
+                }
+            }
+            id
+        }
         None => {
             let inserted: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO users (username, password_hash, role, active, created_at, password_changed_at) \

@@ -30,6 +30,15 @@ pub async fn mark_lost(db: &Db, digest: &str, now: i64) -> Result<bool, DbError>
     Ok(r.rows_affected() > 0)
 }
 
+/// Every S3 object key a row accounts for: blobs' and those a collection pass doomed.
+pub async fn object_keys(db: &Db) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "SELECT storage_key FROM blobs WHERE storage_key IS NOT NULL UNION SELECT storage_key FROM doomed_objects",
+    )
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// An upload session and the bytes it has recorded.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SessionOffset {

@@ -107,48 +107,77 @@ pub async fn delete_tag_if_unchanged(db: &Db, repo_id: i64, tag: &TagRow) -> Res
     Ok(r.rows_affected() > 0)
 }
 
-/// Deletes a manifest the collector found unreachable, if it still is as far as one row can
-/// tell: untagged, not pushed again (nor referenced by a new parent, which refreshes
-/// `created_at`) since `pushed_at`, and no manifest of the repository lists it as a child.
-pub async fn delete_manifest_if_dead(db: &Db, repo_id: i64, digest: &str, pushed_at: i64) -> Result<bool, DbError> {
-    let mut tx = db.begin().await?;
-    let r = sqlx::query(
-        "DELETE FROM manifests WHERE repo_id = $1 AND digest = $2 AND created_at <= $3 \
-         AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = $1 AND t.digest = $2) \
-         AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo_id = $1 AND r.child_digest = $2)",
-    )
-    .bind(repo_id)
-    .bind(digest)
-    .bind(pushed_at)
-    .execute(&mut *tx)
-    .await?;
-    if r.rows_affected() == 0 {
-        return Ok(false);
-    }
-    sqlx::query("DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2")
-        .bind(repo_id)
-        .bind(digest)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(true)
+/// `$first, $first+1, …` for `n` values: the parameter list of an `IN (…)`.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Removes a repository's link to a blob if it is older than `cutoff` and no manifest of
-/// the repository references the blob. A manifest PUT refreshes the links it references in
-/// its own transaction, so it either comes first (and the link stays) or finds the link
-/// gone (and is refused with MANIFEST_BLOB_UNKNOWN).
-pub async fn unlink_unreferenced(db: &Db, repo_id: i64, digest: &str, cutoff: i64) -> Result<bool, DbError> {
-    let r = sqlx::query(
-        "DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2 AND created_at < $3 \
-         AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo_id = $1 AND r.child_digest = $2)",
-    )
-    .bind(repo_id)
-    .bind(digest)
-    .bind(cutoff)
-    .execute(&db.pool)
-    .await?;
-    Ok(r.rows_affected() > 0)
+/// A manifest the collector found unreachable: its digest and the `created_at` it read.
+#[derive(Clone, Copy, Debug)]
+pub struct DeadManifest<'a> {
+    pub digest: &'a str,
+    pub pushed_at: i64,
+}
+
+/// Deletes the manifests the collector found unreachable that still are as far as one row
+/// can tell: untagged, not pushed again (nor referenced by a new parent, which refreshes
+/// `created_at`) since `pushed_at`, and no manifest of the repository lists them as a
+/// child; returns the digests deleted. One transaction for the whole batch: each manifest
+/// is re-checked by its own statement, and on SQLite no other write commits between them.
+pub async fn delete_manifests_if_dead(
+    db: &Db,
+    repo_id: i64,
+    batch: &[DeadManifest<'_>],
+) -> Result<Vec<String>, DbError> {
+    let mut tx = db.begin().await?;
+    let mut deleted = Vec::new();
+    for m in batch {
+        let r = sqlx::query(
+            "DELETE FROM manifests WHERE repo_id = $1 AND digest = $2 AND created_at <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = $1 AND t.digest = $2) \
+             AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo_id = $1 AND r.child_digest = $2)",
+        )
+        .bind(repo_id)
+        .bind(m.digest)
+        .bind(m.pushed_at)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            continue;
+        }
+        sqlx::query("DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2")
+            .bind(repo_id)
+            .bind(m.digest)
+            .execute(&mut *tx)
+            .await?;
+        deleted.push(m.digest.to_owned());
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// Removes a repository's links to the `digests` that are older than `cutoff` and that no
+/// manifest of the repository references; returns the digests unlinked. One statement re-checks
+/// every row. A manifest PUT refreshes the links it references in its own transaction, so
+/// it either comes first (and the link stays) or finds the link gone (and is refused with
+/// MANIFEST_BLOB_UNKNOWN).
+pub async fn unlink_unreferenced(db: &Db, repo_id: i64, digests: &[&str], cutoff: i64) -> Result<Vec<String>, DbError> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "DELETE FROM repo_blobs WHERE repo_id = $1 AND created_at < $2 AND digest IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM manifest_refs r WHERE r.repo_id = $1 AND r.child_digest = repo_blobs.digest) \
+         RETURNING digest",
+        placeholders(3, digests.len())
+    );
+    // Not prepared for reuse: one statement per batch size would crowd out each
+    // connection's cache of the fixed ones.
+    let mut q = sqlx::query_scalar(&sql).persistent(false).bind(repo_id).bind(cutoff);
+    for d in digests {
+        q = q.bind(*d);
+    }
+    q.fetch_all(&db.pool).await
 }
 
 /// How many repositories link the blob.
@@ -184,21 +213,34 @@ pub async fn unreferenced_blobs(db: &Db, cutoff: i64, after: &str, limit: i64) -
     .await
 }
 
-/// Deletes the blob's row if it is still unreferenced and old; true if it did. This is the
-/// decision point: a push or mount that links the blob first makes it fail.
-pub async fn delete_unreferenced_blob(db: &Db, digest: &str, cutoff: i64) -> Result<bool, DbError> {
-    let r = sqlx::query(
-        "DELETE FROM blobs WHERE digest = $1 AND created_at < $2 \
-         AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = $1)",
-    )
-    .bind(digest)
-    .bind(cutoff)
-    .execute(&db.pool)
-    .await;
-    match r {
-        Ok(r) => Ok(r.rows_affected() > 0),
-        // PostgreSQL: a mount committed a link meanwhile (the foreign key refuses the delete).
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(false),
+/// Deletes the rows of the `digests` still unreferenced and older than `cutoff`; returns
+/// the digests deleted. This is the decision point: a push or mount that links a blob first
+/// keeps it. One statement re-checks every row.
+pub async fn delete_unreferenced_blobs(db: &Db, digests: &[&str], cutoff: i64) -> Result<Vec<String>, DbError> {
+    if digests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "DELETE FROM blobs WHERE created_at < $1 AND digest IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM repo_blobs rb WHERE rb.digest = blobs.digest) RETURNING digest",
+        placeholders(2, digests.len())
+    );
+    let mut q = sqlx::query_scalar(&sql).persistent(false).bind(cutoff);
+    for d in digests {
+        q = q.bind(*d);
+    }
+    match q.fetch_all(&db.pool).await {
+        Ok(deleted) => Ok(deleted),
+        // PostgreSQL: a mount committed a link meanwhile (the foreign key refuses the
+        // delete, and the whole statement with it): one by one, so the others still go.
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() && digests.len() > 1 => {
+            let mut deleted = Vec::new();
+            for d in digests {
+                deleted.extend(Box::pin(delete_unreferenced_blobs(db, &[d], cutoff)).await?);
+            }
+            Ok(deleted)
+        }
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(Vec::new()),
         Err(e) => Err(e),
     }
 }

@@ -5,7 +5,11 @@
 //! upload directories without a session, sessions whose recorded bytes are gone, and files
 //! a collection pass left in `trash/`. Orphan blob files go by the collector's protocol
 //! (trash, check the row again, restore if a push recreated it), so fsck may run online.
+//! On S3 it also lists the objects under the prefix: one no blob row, doomed object or
+//! session accounts for is an orphan, a tail object of no session a leftover (both only
+//! once older than [`LEFTOVER_AGE`], as a push writes its object before its row).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -16,7 +20,7 @@ use crate::{
     db::{self, fsck},
     digest::{Digest, Hasher},
     names::UploadId,
-    storage::{Location, Removal},
+    storage::{Location, ObjectKind, Removal},
 };
 
 /// Upload directories and trash files younger than this may belong to a request or a
@@ -34,9 +38,10 @@ pub struct FsckReport {
     pub missing: Vec<String>,
     /// Blobs marked lost (by this or an earlier repair), until pushed again.
     pub lost: Vec<String>,
-    /// Files under `blobs/` no row accounts for.
+    /// Files under `blobs/` (S3: objects under the prefix) no row accounts for.
     pub orphan_files: Vec<String>,
-    /// Upload directories without a session, sessions whose bytes are gone, trash files.
+    /// Upload directories (S3: multipart uploads, tail objects) without a session,
+    /// sessions whose bytes are gone, trash files.
     pub leftovers: Vec<String>,
     /// Manifests referencing what the repository no longer has: `repo@manifest -> child`.
     pub dangling: Vec<String>,
@@ -59,6 +64,7 @@ impl Registry {
         let mut report = FsckReport { repaired: repair, ..FsckReport::default() };
         self.check_blobs(repair, now, opts, &mut report).await?;
         self.check_blob_files(repair, &mut report).await?;
+        self.check_objects(repair, now, &mut report).await?;
         self.check_uploads(repair, &mut report).await?;
         for d in fsck::dangling_refs(&self.db).await? {
             report.dangling.push(format!("{}@{} -> {}", d.repository, d.manifest, d.child));
@@ -168,6 +174,32 @@ impl Registry {
             match &trash.blob {
                 Some(d) if db::blobs::size(&self.db, d.as_str()).await?.is_some() => self.store.restore(&trash).await?,
                 _ => self.store.remove_file(&trash.path).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// S3 objects no row accounts for. Listed before the rows are read: an object that
+    /// gets its row meanwhile is then known.
+    async fn check_objects(&self, repair: bool, now: i64, report: &mut FsckReport) -> Result<()> {
+        let objects = self.store.objects_before(now - LEFTOVER_AGE.as_secs() as i64).await?;
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let known: HashSet<String> = fsck::object_keys(&self.db).await?.into_iter().collect();
+        let sessions: HashSet<String> = fsck::sessions(&self.db).await?.into_iter().map(|s| s.id).collect();
+        for object in objects {
+            let list = match &object.kind {
+                // A completed upload whose session is still open is the session's to finish.
+                ObjectKind::Upload(id) if known.contains(&object.key) || sessions.contains(id.as_str()) => continue,
+                ObjectKind::Tail(id) if sessions.contains(id.as_str()) => continue,
+                ObjectKind::Tail(_) => &mut report.leftovers,
+                _ if known.contains(&object.key) => continue,
+                _ => &mut report.orphan_files,
+            };
+            list.push(object.key.clone());
+            if repair {
+                self.store.remove_object(&object).await?;
             }
         }
         Ok(())

@@ -23,8 +23,10 @@
 //!
 //! A read in the short window between trashing and restoring answers BLOB_UNKNOWN.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -37,7 +39,7 @@ use crate::{
     config::{GcConfig, Untagged},
     db::{
         self,
-        gc::{self, RepoRow},
+        gc::{self, DeadManifest, RepoRow},
     },
     digest::Digest,
     names::UploadId,
@@ -90,12 +92,48 @@ pub struct GcOptions<'a> {
     pub dry_run: bool,
     /// Called with a progress line now and then (the CLI shows it on a terminal).
     pub progress: Option<&'a (dyn Fn(&str) + Sync)>,
+    /// Awaited at each [`Checkpoint`]: a pass holds there, its decisions taken and its
+    /// deletes not yet run, until the future completes. Tests use it to race writers
+    /// against a decision deterministically; the server and the CLI pass `None`.
+    pub pause: Option<&'a PauseHook>,
+}
+
+/// A hook a pass awaits at each [`Checkpoint`].
+pub type PauseHook = dyn Fn(Checkpoint<'_>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+
+/// Where a pass stands when it calls its [`GcOptions::pause`] hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkpoint<'a> {
+    /// The repository's plan is made (tags, manifests, links to remove); its conditional
+    /// deletes come next.
+    Planned { repository: &'a str },
+    /// A batch of blobs no repository linked was read; their conditional deletes come next.
+    BlobsListed,
 }
 
 /// Rows looked at per query; a pass repeats until none are left.
 const BATCH: i64 = 500;
+/// Links and blob rows deleted per statement (well under SQLite's limit on parameters).
+const DELETE_BATCH: usize = 500;
+/// Manifests deleted per transaction. Each is its own statement with cascades, so a
+/// transaction holds SQLite's write lock for all of them: few enough that writers waiting
+/// on it (up to `busy_timeout`) are not starved.
+const MANIFEST_BATCH: usize = 50;
+/// The longest pause after a batch of deletes (see [`paced`]).
+const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// At most this long between doom and deletion of an S3 object (less if the grace is).
 const S3_DELETE_DELAY_SECS: u64 = 600;
+
+/// Runs one batch of deletes, then waits as long as it took (at most [`MAX_PAUSE`]): SQLite's
+/// write lock is not fair — writers waiting for it sleep and retry — so a pass firing batch
+/// after batch would win it again and again and starve them past `busy_timeout` (a 500).
+/// Waiting leaves a pass at most half the lock, and slows it down the more writers wait.
+async fn paced<T, E>(batch: impl Future<Output = std::result::Result<T, E>>) -> std::result::Result<T, E> {
+    let started = Instant::now();
+    let out = batch.await;
+    tokio::time::sleep(started.elapsed().min(MAX_PAUSE)).await;
+    out
+}
 
 impl Registry {
     /// One collection pass with `cfg`'s ages, as of `now` (unix seconds).
@@ -139,7 +177,7 @@ impl Registry {
                         Untagged::AfterSecs(s) => Some(now - s as i64),
                     },
                 };
-                self.sweep_repo(&repo, policy.as_ref(), rules, opts.dry_run, &mut report, &mut unlinked).await?;
+                self.sweep_repo(&repo, policy.as_ref(), rules, opts, &mut report, &mut unlinked).await?;
             }
         }
         if opts.dry_run {
@@ -174,16 +212,19 @@ impl Registry {
         repo: &RepoRow,
         policy: Option<&Policy>,
         rules: Rules,
-        dry_run: bool,
+        opts: GcOptions<'_>,
         report: &mut GcReport,
         unlinked: &mut HashMap<String, (i64, i64)>,
     ) -> Result<()> {
         let graph = gc::graph(&self.db, repo.id).await?;
         let dropped = policy.map(|p| p.retention_victims(&graph.tags)).unwrap_or_default();
         let plan = mark::plan(&graph, dropped, rules);
+        if let Some(pause) = opts.pause {
+            pause(Checkpoint::Planned { repository: &repo.name }).await;
+        }
         let name = || repo.name.clone();
         for tag in plan.tags {
-            if dry_run || gc::delete_tag_if_unchanged(&self.db, repo.id, tag).await? {
+            if opts.dry_run || gc::delete_tag_if_unchanged(&self.db, repo.id, tag).await? {
                 report.tags_removed.push(TagItem {
                     repository: name(),
                     tag: tag.name.clone(),
@@ -195,23 +236,36 @@ impl Registry {
         // child, so repeat until a round deletes nothing.
         let mut pending = plan.manifests;
         while !pending.is_empty() {
-            let mut kept = Vec::new();
-            for m in pending.iter().copied() {
-                if dry_run || gc::delete_manifest_if_dead(&self.db, repo.id, &m.digest, m.pushed_at).await? {
-                    report.manifests_removed.push(Item { repository: name(), digest: m.digest.clone(), size: m.size });
-                } else {
-                    kept.push(m);
+            let mut deleted = HashSet::new();
+            for chunk in pending.chunks(MANIFEST_BATCH) {
+                if opts.dry_run {
+                    deleted.extend(chunk.iter().map(|m| m.digest.clone()));
+                    continue;
                 }
+                let batch: Vec<_> =
+                    chunk.iter().map(|m| DeadManifest { digest: &m.digest, pushed_at: m.pushed_at }).collect();
+                deleted.extend(paced(gc::delete_manifests_if_dead(&self.db, repo.id, &batch)).await?);
             }
-            if kept.len() == pending.len() {
+            let (gone, kept): (Vec<_>, Vec<_>) = pending.into_iter().partition(|m| deleted.contains(&m.digest));
+            for m in &gone {
+                report.manifests_removed.push(Item { repository: name(), digest: m.digest.clone(), size: m.size });
+            }
+            if gone.is_empty() {
                 break;
             }
             pending = kept;
         }
-        for link in plan.links {
-            let removed =
-                dry_run || gc::unlink_unreferenced(&self.db, repo.id, &link.digest, rules.grace_cutoff).await?;
-            if removed {
+        for chunk in plan.links.chunks(DELETE_BATCH) {
+            let digests: Vec<&str> = chunk.iter().map(|l| l.digest.as_str()).collect();
+            let removed: HashSet<String> = if opts.dry_run {
+                digests.iter().map(|d| (*d).to_owned()).collect()
+            } else {
+                paced(gc::unlink_unreferenced(&self.db, repo.id, &digests, rules.grace_cutoff))
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
+            for link in chunk.iter().filter(|l| removed.contains(&l.digest)) {
                 report.links_removed.push(Item { repository: name(), digest: link.digest.clone(), size: link.size });
                 let entry = unlinked.entry(link.digest.clone()).or_insert((0, link.size));
                 entry.0 += 1;
@@ -257,11 +311,19 @@ impl Registry {
             if let Some(progress) = opts.progress {
                 progress(&format!("blobs: {} removed, {} bytes", report.blobs_removed, report.bytes_freed));
             }
+            if let Some(pause) = opts.pause {
+                pause(Checkpoint::BlobsListed).await;
+            }
+            let digests: Vec<&str> = batch.iter().map(|b| b.digest.as_str()).collect();
+            let deleted: HashSet<String> =
+                paced(gc::delete_unreferenced_blobs(&self.db, &digests, cutoff)).await?.into_iter().collect();
             for gc::BlobRow { digest, size, record } in batch {
-                let Ok(digest) = digest.parse::<Digest>() else { continue };
-                if !gc::delete_unreferenced_blob(&self.db, digest.as_str(), cutoff).await? {
+                if !deleted.contains(&digest) {
                     continue;
                 }
+                // A row holds a digest it was stored under, so this parses; one that does not
+                // has no file to remove anyway.
+                let Ok(digest) = digest.parse::<Digest>() else { continue };
                 let location = Location::from_record(&digest, record);
                 let pushed_again =
                     || async { Ok::<_, RegistryError>(db::blobs::size(&self.db, digest.as_str()).await?.is_some()) };

@@ -13,7 +13,7 @@ mod uploads;
 
 pub use blobs::BlobData;
 pub use fsck::FsckReport;
-pub use gc::{GcOptions, GcReport};
+pub use gc::{Checkpoint, GcOptions, GcReport, PauseHook};
 pub use manifests::{ManifestOut, PutOutcome};
 pub use uploads::UploadState;
 

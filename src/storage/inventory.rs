@@ -1,10 +1,10 @@
 //! What lies around in the store beside committed blobs, for garbage collection and fsck:
-//! session storage no session may own any more, files under the blob tree, and trash a
-//! collection pass left behind.
+//! session storage no session may own any more, files under the blob tree, S3 objects,
+//! and trash a collection pass left behind.
 
 use std::{io, time::Duration};
 
-use super::{Backend, BlobStore, Location, Place, other, s3_io};
+use super::{Backend, BlobStore, Key, Location, Place, other, s3_io};
 use crate::{digest::Digest, names::UploadId};
 
 /// Session storage untouched for a while; the caller knows whether a session owns it.
@@ -33,7 +33,73 @@ pub struct TrashFile {
     nonce: Option<String>,
 }
 
+/// An S3 object, by what its key says it is (fsck).
+#[derive(Debug)]
+pub struct StoredObject {
+    /// Relative to the bucket prefix.
+    pub key: String,
+    pub kind: ObjectKind,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `uploads/<id>`: a session's multipart object, and the blob once completed.
+    Upload(UploadId),
+    /// `uploads/<id>.tails/<nonce>` (or the older `uploads/<id>.tail`): a session's bytes
+    /// not yet in a part.
+    Tail(UploadId),
+    /// A probe the bucket check writes and deletes.
+    Probe,
+    /// Any other key (none of berth's layouts).
+    Other,
+}
+
+impl ObjectKind {
+    fn of(key: &str) -> ObjectKind {
+        if key.starts_with(&Key::Probe("").path()) {
+            return ObjectKind::Probe;
+        }
+        let uploads = format!("{}/", Key::UploadsRoot.path());
+        let Some(rest) = key.strip_prefix(&uploads) else { return ObjectKind::Other };
+        let id = rest.split(['.', '/']).next().and_then(|id| id.parse::<UploadId>().ok());
+        match id {
+            Some(id) if key == Key::UploadObject(&id).path() => ObjectKind::Upload(id),
+            Some(id)
+                if key.starts_with(&format!("{}/", Key::UploadTails(&id).path()))
+                    || key == Key::UploadLegacyTail(&id).path() =>
+            {
+                ObjectKind::Tail(id)
+            }
+            _ => ObjectKind::Other,
+        }
+    }
+}
+
 impl BlobStore {
+    /// S3 objects last modified before `cutoff` (unix seconds), probes left out; none on the
+    /// filesystem (see [`Self::blob_files`]).
+    pub async fn objects_before(&self, cutoff: i64) -> io::Result<Vec<StoredObject>> {
+        match &self.backend {
+            Backend::Fs(_) => Ok(vec![]),
+            Backend::S3(s3) => Ok(s3
+                .objects_before(cutoff)
+                .await
+                .map_err(s3_io)?
+                .into_iter()
+                .map(|key| StoredObject { kind: ObjectKind::of(&key), key })
+                .filter(|o| o.kind != ObjectKind::Probe)
+                .collect()),
+        }
+    }
+
+    /// Deletes an object [`Self::objects_before`] found (gone already is fine).
+    pub async fn remove_object(&self, object: &StoredObject) -> io::Result<()> {
+        match &self.backend {
+            Backend::S3(s3) => s3.delete(&object.key).await.map_err(s3_io),
+            Backend::Fs(_) => Err(other("no objects on the filesystem")),
+        }
+    }
+
     /// Session storage untouched for `age` (upload directories; S3 multipart uploads under
     /// the prefix). The caller drops, with [`Self::drop_stale`], those no session owns.
     pub async fn stale_sessions(&self, age: Duration) -> io::Result<Vec<StaleSession>> {
@@ -98,6 +164,29 @@ impl BlobStore {
         match &self.backend {
             Backend::Fs(fs) => fs.remove_stray(path).await,
             Backend::S3(_) => Err(other("no files on S3")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_kinds() {
+        let id = "6f1c2a52-4e0a-4a53-9a8e-0d0a1f8b7c11";
+        let parsed: UploadId = id.parse().unwrap();
+        for (key, kind) in [
+            (format!("uploads/{id}"), ObjectKind::Upload(parsed.clone())),
+            (format!("uploads/{id}.tails/0af3"), ObjectKind::Tail(parsed.clone())),
+            (format!("uploads/{id}.tail"), ObjectKind::Tail(parsed.clone())),
+            ("probes/abc".to_owned(), ObjectKind::Probe),
+            (format!("uploads/{id}/data"), ObjectKind::Other),
+            (format!("uploads/{id}.other"), ObjectKind::Other),
+            ("uploads/not-an-id".to_owned(), ObjectKind::Other),
+            ("blobs/sha256/e3/e3b0".to_owned(), ObjectKind::Other),
+        ] {
+            assert_eq!(ObjectKind::of(&key), kind, "{key}");
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::{
     digest::Digest,
 };
 use fs::FsStore;
-pub use inventory::{StaleSession, StoredFile, TrashFile};
+pub use inventory::{ObjectKind, StaleSession, StoredFile, StoredObject, TrashFile};
 pub use keys::Key;
 use s3::{S3Error, S3Store};
 pub use session::{Sealed, SessionLock, UploadWriter};

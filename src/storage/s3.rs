@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 mod list;
+mod objects;
 
 use super::{Key, StorageBusy};
 use crate::{config::S3Config, names::UploadId};

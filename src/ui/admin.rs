@@ -8,7 +8,7 @@ use super::{
     Posted, UiError, UiResult, Viewer,
     flash::{Flash, redirect},
     fmt,
-    layout::{self, ListQuery, csrf_field, pager, search},
+    layout::{self, ListQuery, all_pages, csrf_field, pager, search},
 };
 use crate::{
     auth::rules::Role,
@@ -24,16 +24,9 @@ fn only_superuser(v: &Viewer) -> Result<(), UiError> {
 /// `GET /ui/users`
 pub async fn users(v: Viewer, Query(q): Query<ListQuery>) -> UiResult {
     only_superuser(&v)?;
-    let mut all = Vec::new();
-    let mut last = String::new();
-    loop {
-        let (items, more) = v.manager().list_users(&v.actor, &last, 1000).await?;
-        last = items.last().map(|u| u.username.clone()).unwrap_or_default();
-        all.extend(items);
-        if !more || last.is_empty() {
-            break;
-        }
-    }
+    let v = &v;
+    let all =
+        all_pages(|last| async move { v.manager().list_users(&v.actor, &last, 1000).await }, |u| &u.username).await?;
     let (users, page, total) = q.slice(all, |u| &u.username);
     let content = html! {
         h1 { "Users" }

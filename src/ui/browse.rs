@@ -8,22 +8,14 @@ use super::{
     Posted, UiResult, Viewer,
     flash::{Flash, redirect},
     fmt,
-    layout::{self, ListQuery, csrf_field, pager, search},
+    layout::{self, ListQuery, all_pages, csrf_field, pager, search},
 };
 use crate::{auth::rules::Actions, manage::CollectionSummary};
 
 /// Every collection the viewer may see, by name (the API's listing, page after page).
 async fn visible_collections(v: &Viewer) -> Result<Vec<CollectionSummary>, super::UiError> {
-    let mut all = Vec::new();
-    let mut last = String::new();
-    loop {
-        let (items, more) = v.manager().list_collections(&v.actor, &last, 1000).await?;
-        last = items.last().map(|c| c.name.clone()).unwrap_or_default();
-        all.extend(items);
-        if !more || last.is_empty() {
-            return Ok(all);
-        }
-    }
+    let fetch = |last: String| async move { v.manager().list_collections(&v.actor, &last, 1000).await };
+    Ok(all_pages(fetch, |c: &CollectionSummary| &c.name).await?)
 }
 
 /// `GET /ui/`

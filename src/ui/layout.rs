@@ -8,6 +8,7 @@ use axum::{
 use maud::{DOCTYPE, Markup, html};
 
 use super::{PAGE_SIZE, request::Chrome};
+use crate::manage;
 
 /// Asset URLs carry the version, so a browser's cached copy (an hour) never outlives an upgrade.
 const ASSET_CSS: &str = concat!("/ui/static/app.css?v=", env!("CARGO_PKG_VERSION"));
@@ -127,6 +128,25 @@ pub struct ListQuery {
     #[serde(default)]
     pub q: String,
     pub page: Option<String>,
+}
+
+/// Every item of a keyset-paged management listing (`fetch(last)` gives the page after
+/// `last` and whether more follow), 1,000 at a time; `key` names an item for the next page.
+pub async fn all_pages<T, F, Fut>(mut fetch: F, key: impl Fn(&T) -> &str) -> manage::Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = manage::Result<(Vec<T>, bool)>>,
+{
+    let mut all = Vec::new();
+    let mut last = String::new();
+    loop {
+        let (items, more) = fetch(last).await?;
+        last = items.last().map(|i| key(i).to_owned()).unwrap_or_default();
+        all.extend(items);
+        if !more || last.is_empty() {
+            return Ok(all);
+        }
+    }
 }
 
 impl ListQuery {

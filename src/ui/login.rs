@@ -25,7 +25,7 @@ use crate::{
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Next {
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
 impl App {
@@ -35,24 +35,43 @@ impl App {
     }
 }
 
-fn login_page(status: StatusCode, csrf: &str, next: &str, username: &str, error: Option<&str>) -> Response {
+fn login_page(app: &App, status: StatusCode, csrf: &str, next: &str, username: &str, error: Option<&str>) -> Response {
+    let auth = &app.config.auth;
+    // The password form serves local accounts and LDAP; with only OpenID providers left
+    // (local passwords off, no directory) it could sign no one in.
+    let password_form = auth.local_logins || auth.ldap.url.is_some() || auth.oidc.is_empty();
+    let next_query = if next.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish())
+    };
     let content = html! {
         section.narrow {
             h1 { "Sign in" }
             @if let Some(e) = error { p.error role="alert" { (e) } }
-            form #login-form method="post" action="/ui/login" {
-                (csrf_field(csrf))
-                @if !next.is_empty() { input type="hidden" name="next" value=(next); }
-                label for="username" { "Username" }
-                input #username name="username" autocomplete="username" required value=(username);
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                button type="submit" { "Sign in" }
+            @for p in app.oidc.providers() {
+                p { a.oidc-login href={ "/ui/oidc/" (p.name()) "/start" (next_query) } { "Sign in with " (p.display_name()) } }
             }
+            @if password_form { (password_fields(csrf, next, username)) }
             p.hint { "Anonymous visitors may browse what anonymous may pull, if anything." }
         }
     };
     layout::html_response(status, layout::page(&Chrome::default(), "Sign in", content))
+}
+
+/// The password form (local accounts and LDAP).
+fn password_fields(csrf: &str, next: &str, username: &str) -> maud::Markup {
+    html! {
+        form #login-form method="post" action="/ui/login" {
+            (csrf_field(csrf))
+            @if !next.is_empty() { input type="hidden" name="next" value=(next); }
+            label for="username" { "Username" }
+            input #username name="username" autocomplete="username" required value=(username);
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button type="submit" { "Sign in" }
+        }
+    }
 }
 
 /// `GET /ui/login`: the form (signed-in viewers go on to the interface).
@@ -65,7 +84,7 @@ pub async fn form(State(app): State<AppState>, headers: HeaderMap, Query(q): Que
         Some(c) => c.to_owned(),
         None => password::random_secret(""),
     };
-    let mut r = login_page(StatusCode::OK, &secret, next, "", None);
+    let mut r = login_page(&app, StatusCode::OK, &secret, next, "", None);
     let cookie = session::set_cookie(LOGIN_COOKIE, &secret, "/ui/login", 3600, app.secure_cookies());
     r.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(r)
@@ -81,7 +100,7 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
     let next = f.get("next").and_then(safe_next).unwrap_or("");
     let username = f.get("username").unwrap_or("").trim();
     let secret = f.get("password").unwrap_or("");
-    let again = |status, error: &str| login_page(status, login_secret, next, username, Some(error));
+    let again = |status, error: &str| login_page(&app, status, login_secret, next, username, Some(error));
     if username.is_empty() || secret.is_empty() {
         return Ok(again(StatusCode::BAD_REQUEST, "Enter a username and a password."));
     }
@@ -106,13 +125,19 @@ pub async fn submit(State(app): State<AppState>, headers: HeaderMap, ext: Extens
         }
         Err(LoginError::Internal(e)) => return Err(UiError::Internal(e)),
     };
+    let mut r = signed_in(&app, who.user.id, next).await?;
+    r.headers_mut()
+        .append(header::SET_COOKIE, session::set_cookie(LOGIN_COOKIE, "", "/ui/login", 0, app.secure_cookies()));
+    Ok(r)
+}
+
+/// Starts a session for a user who just signed in (with a password or a provider) and
+/// sends them on to `next` (a checked `/ui/` path; empty: the start page).
+pub(super) async fn signed_in(app: &App, user_id: i64, next: &str) -> UiResult {
     let ttl = app.config.ui.session_ttl_secs;
-    let cookie = app.tokens.start_session(who.user.id, ttl).await?;
-    let secure = app.secure_cookies();
+    let cookie = app.tokens.start_session(user_id, ttl).await?;
     let mut r = layout::see_other(if next.is_empty() { "/ui/" } else { next });
-    let h = r.headers_mut();
-    h.append(header::SET_COOKIE, session::set_cookie(COOKIE, &cookie, "/ui", ttl, secure));
-    h.append(header::SET_COOKIE, session::set_cookie(LOGIN_COOKIE, "", "/ui/login", 0, secure));
+    r.headers_mut().append(header::SET_COOKIE, session::set_cookie(COOKIE, &cookie, "/ui", ttl, app.secure_cookies()));
     Ok(r)
 }
 

@@ -17,6 +17,7 @@ mod layout;
 mod login;
 mod manifest;
 mod members;
+mod oidc;
 mod repo;
 mod request;
 pub mod session;
@@ -46,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/", get(browse::collections))
         .route("/ui/login", get(login::form).post(login::submit))
         .route("/ui/logout", post(login::logout))
+        .route("/ui/oidc/{name}/start", get(oidc::start))
+        .route("/ui/oidc/{name}/callback", get(oidc::callback))
         .route("/ui/collections", post(browse::create_collection))
         .route("/ui/c/{collection}", get(browse::collection))
         .route("/ui/c/{collection}/visibility", post(browse::visibility))

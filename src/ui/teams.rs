@@ -7,22 +7,14 @@ use maud::html;
 use super::{
     Posted, UiResult, Viewer,
     flash::{Flash, redirect},
-    layout::{self, ListQuery, csrf_field, pager, search},
+    layout::{self, ListQuery, all_pages, csrf_field, pager, search},
 };
 
 /// `GET /ui/teams`
 pub async fn list(v: Viewer, Query(q): Query<ListQuery>) -> UiResult {
     v.user_id()?;
-    let mut all = Vec::new();
-    let mut last = String::new();
-    loop {
-        let (items, more) = v.manager().list_teams(&v.actor, &last, 1000).await?;
-        last = items.last().map(|t| t.name.clone()).unwrap_or_default();
-        all.extend(items);
-        if !more || last.is_empty() {
-            break;
-        }
-    }
+    let v = &v;
+    let all = all_pages(|last| async move { v.manager().list_teams(&v.actor, &last, 1000).await }, |t| &t.name).await?;
     let (teams, page, total) = q.slice(all, |t| &t.name);
     let may_create = v.manager().may_create(&v.actor);
     let content = html! {

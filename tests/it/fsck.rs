@@ -5,7 +5,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::common::*;
+use crate::common::{
+    services::{Moto, use_moto},
+    *,
+};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -120,4 +123,64 @@ fn sorted(items: &[&String]) -> Vec<String> {
     let mut v: Vec<String> = items.iter().map(std::string::ToString::to_string).collect();
     v.sort();
     v
+}
+
+/// On S3 (moto): objects under the prefix that no row accounts for — a completed upload
+/// object with neither blob row nor session, a tail object of no session, a key of no
+/// layout — are reported once old enough (never while a push may still record them), and
+/// `--repair` deletes exactly those: the image's objects and an open session's stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsck_on_s3_finds_and_removes_orphan_objects() {
+    let moto = Moto::start().await;
+    let endpoint = moto.endpoint.clone();
+    let s = TestServer::start_with(move |c| use_moto(c, &endpoint)).await;
+    let token = s.repo_token(&["fsck/s3"]).await;
+    let image = s.push_image(&token, "fsck/s3", "v1", "s3").await;
+    let open = test_bytes(1000, 3);
+    let loc = s.start_upload(&token, "fsck/s3").await;
+    expect_status(s.patch_chunk(&token, &loc, 0, &open).await, 202, "chunk of an open session").await;
+    // Left by crashes, put straight into the bucket (moto takes unsigned requests).
+    let strays = [
+        "uploads/0b7e6c1e-2f4a-4d7b-9c1e-5a6b7c8d9e0f",
+        "uploads/1c8f7d2f-3a5b-4e8c-8d2f-6b7c8d9e0f1a.tails/0af3",
+        "elsewhere/thing",
+    ];
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for key in strays {
+        let r = http.put(format!("{}/berth/reg/{key}", moto.endpoint)).body("stray").send().await.unwrap();
+        assert!(r.status().is_success(), "put {key}: {}", r.status());
+    }
+    let before = moto.keys("reg/").await;
+
+    let mut config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
+    use_moto(&mut config, &moto.endpoint);
+    let db = berth::server::open_db(&config).await.unwrap();
+    let store = berth::storage::BlobStore::open_configured(&config).await.unwrap();
+    let registry = berth::registry::Registry::new(db, store, config.limits.max_manifest_bytes);
+    let fsck = |repair, ahead| registry.fsck(repair, berth::db::now() + ahead, Default::default());
+    let young = fsck(false, 0).await.unwrap();
+    assert!(young.orphan_files.is_empty() && young.leftovers.is_empty(), "young objects are left alone: {young:?}");
+
+    // An hour on, they are reported; a check removes nothing.
+    let found = fsck(false, 3600).await.unwrap();
+    assert_eq!(sorted(&found.orphan_files.iter().collect::<Vec<_>>()), [strays[2], strays[0]], "{found:?}");
+    assert_eq!(found.leftovers, [strays[1]], "{found:?}");
+    assert!(found.corrupt.is_empty() && found.missing.is_empty(), "{found:?}");
+    assert_eq!(moto.keys("reg/").await, before);
+
+    let repaired = fsck(true, 3600).await.unwrap();
+    assert_eq!((repaired.orphan_files.len(), repaired.leftovers.len()), (2, 1), "{repaired:?}");
+    let mut expected: Vec<String> = before.into_iter().filter(|k| !strays.iter().any(|s| k.ends_with(s))).collect();
+    expected.sort();
+    let mut after = moto.keys("reg/").await;
+    after.sort();
+    assert_eq!(after, expected, "exactly the strays went");
+    assert_eq!(fsck(false, 3600).await.unwrap().problems(), 0);
+    // The image reads whole, and the open session goes on from its offset.
+    for blob in [&image.config, &image.layers[0]] {
+        let resp = s.get(&format!("/v2/fsck/s3/blobs/{}", sha256_digest(blob)), Some(&token)).await;
+        assert_eq!(expect_status(resp, 200, "blob").await.bytes().await.unwrap().as_ref(), blob.as_slice());
+    }
+    let status = expect_status(s.get(&loc, Some(&token)).await, 204, "session status").await;
+    assert_eq!(header(&status, "range").as_deref(), Some("0-999"));
 }

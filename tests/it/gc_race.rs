@@ -3,22 +3,33 @@
 //! re-push, mount, tag and delete tags. No request answers 5xx, an image stays whole while a
 //! tag points at it, and nothing pushed last is lost.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::common::*;
 use berth::config::{GcConfig, Untagged};
+use berth::registry::{Checkpoint, GcOptions, PauseHook, Registry};
 use reqwest::Method;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
+
+/// A registry over the server's data dir (and database, if not the SQLite file there), as
+/// `berth gc` opens it.
+async fn registry_of(s: &TestServer, database_url: Option<&str>) -> Registry {
+    let mut config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
+    config.database.url = database_url.map(str::to_owned);
+    let db = berth::server::open_db(&config).await.expect("open db");
+    let store = berth::storage::BlobStore::open_configured(&config).await.expect("open store");
+    Registry::new(db, store, config.limits.max_manifest_bytes)
+}
 
 /// Collection passes back to back over the server's data dir, as of `ahead` seconds in the
 /// future, with the given rules, until `stop`: returns (passes, blobs removed).
 async fn collector(s: &TestServer, gc: GcConfig, ahead: i64, stop: Arc<AtomicBool>) -> JoinHandle<(u64, u64)> {
-    let config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
-    let db = berth::server::open_db(&config).await.expect("open db");
-    let store = berth::storage::BlobStore::open_configured(&config).await.expect("open store");
-    let registry = berth::registry::Registry::new(db, store, config.limits.max_manifest_bytes);
+    let registry = registry_of(s, None).await;
     tokio::spawn(async move {
         let (mut passes, mut removed) = (0, 0);
         while !stop.load(Ordering::Relaxed) {
@@ -144,10 +155,7 @@ async fn collection_racing_tags_mounts_and_tag_deletes_breaks_nothing() {
     stop.store(true, Ordering::Relaxed);
     let (passes, removed) = running.await.expect("collector");
     eprintln!("{passes} passes removed {removed} blobs; {refused} manifest PUTs refused, {transient} transient 404s");
-    let config = berth::config::Config { data_dir: s.data_dir().to_path_buf(), ..Default::default() };
-    let db = berth::server::open_db(&config).await.unwrap();
-    let store = berth::storage::BlobStore::open_configured(&config).await.unwrap();
-    let registry = berth::registry::Registry::new(db, store, config.limits.max_manifest_bytes);
+    let registry = registry_of(&s, None).await;
     let gc = GcConfig { blob_grace_secs: 0, untagged: Untagged::AfterSecs(0), ..Default::default() };
     // Every tag is gone now: a pass with every age past its limit takes what the racing
     // passes left (how much they took depends on the machine's speed), so together they
@@ -162,4 +170,102 @@ async fn collection_racing_tags_mounts_and_tag_deletes_breaks_nothing() {
         let resp = s.get(&format!("/v2/gc/ra/blobs/{}", sha256_digest(blob)), Some(&token)).await;
         assert_eq!(expect_status(resp, 200, "final image").await.bytes().await.unwrap().as_ref(), blob.as_slice());
     }
+}
+
+/// A pass held at its checkpoints: it tells `reached` where it stands, then waits for a
+/// permit of `resume`. `held` picks the checkpoints it stops at.
+fn gate(
+    held: fn(Checkpoint<'_>) -> Option<&'static str>,
+) -> (Box<PauseHook>, mpsc::UnboundedReceiver<&'static str>, Arc<Semaphore>) {
+    let (tx, reached) = mpsc::unbounded_channel();
+    let resume = Arc::new(Semaphore::new(0));
+    let permits = resume.clone();
+    let hook = move |at: Checkpoint<'_>| -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let (what, tx, permits) = (held(at), tx.clone(), permits.clone());
+        Box::pin(async move {
+            if let Some(what) = what {
+                tx.send(what).expect("the test listens");
+                permits.acquire().await.expect("semaphore open").forget();
+            }
+        })
+    };
+    (Box::new(hook), reached, resume)
+}
+
+/// A pass held after it decided — links and an untagged manifest of `gc/held` to go, then a
+/// blob no repository links — and before it deletes: meanwhile a manifest comes to
+/// reference the links, the untagged manifest is tagged again and the blob pushed into
+/// another repository. Every conditional delete must then see the change and keep all of
+/// it (without the re-checks in `db::gc`, the pass deletes the links and the blob under a
+/// tagged manifest, and this test fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_while_a_pass_is_held_win_over_its_decisions() {
+    held_pass(&TestServer::start().await, None).await;
+}
+
+/// The scenario of `writes_while_a_pass_is_held_win_over_its_decisions` on `s`, whose
+/// database is `database_url` (the SQLite file in its data dir if `None`).
+pub(crate) async fn held_pass(s: &TestServer, database_url: Option<&str>) {
+    let token = s.repo_token(&["gc/held", "gc/other"]).await;
+    // Blobs linked by no manifest; an image whose tag is gone; a blob unlinked everywhere.
+    let config = br#"{"architecture":"amd64","os":"linux","held":true}"#.to_vec();
+    let layer = test_bytes(40_000, 71);
+    s.push_blob(&token, "gc/held", &config).await;
+    s.push_blob(&token, "gc/held", &layer).await;
+    let untagged = s.push_image(&token, "gc/held", "tmp", "held-untagged").await;
+    expect_status(s.delete("/v2/gc/held/manifests/tmp", Some(&token)).await, 202, "untag").await;
+    let loose = test_bytes(30_000, 72);
+    let loose_digest = s.push_blob(&token, "gc/held", &loose).await;
+    expect_status(s.delete(&format!("/v2/gc/held/blobs/{loose_digest}"), Some(&token)).await, 202, "unlink").await;
+
+    // Every age past its limit: the pass as of 5 s ahead takes anything unreferenced, even
+    // what a client refreshes meanwhile — only the re-checks in its deletes can save it.
+    let gc = GcConfig { blob_grace_secs: 0, untagged: Untagged::AfterSecs(0), ..Default::default() };
+    let now = berth::db::now() + 5;
+    let registry = registry_of(s, database_url).await;
+    let plan = registry.collect(&gc, now, GcOptions { dry_run: true, ..Default::default() }).await.unwrap();
+    let linked = [&config, &layer, &untagged.config, &untagged.layers[0]].map(|b| sha256_digest(b));
+    for digest in &linked {
+        assert!(plan.links_removed.iter().any(|l| &l.digest == digest), "planned: link {digest}: {plan:?}");
+    }
+    assert!(plan.manifests_removed.iter().any(|m| m.digest == untagged.digest), "planned: {plan:?}");
+    assert!(plan.blobs.iter().any(|b| b.digest == loose_digest), "planned: blob {loose_digest}: {plan:?}");
+
+    let (hook, mut reached, resume) = gate(|at| match at {
+        Checkpoint::Planned { repository: "gc/held" } => Some("planned"),
+        Checkpoint::BlobsListed => Some("blobs listed"),
+        Checkpoint::Planned { .. } => None,
+    });
+    let pass = tokio::spawn(async move {
+        registry.collect(&gc, now, GcOptions { pause: Some(&*hook), ..Default::default() }).await
+    });
+    assert_eq!(reached.recv().await, Some("planned"));
+    let manifest = oci_manifest(&config, &[&layer]);
+    let digest = s.push_manifest(&token, "gc/held", "v1", OCI_MANIFEST, &manifest).await;
+    s.push_manifest(&token, "gc/held", "back", OCI_MANIFEST, &untagged.manifest).await;
+    resume.add_permits(1);
+    assert_eq!(reached.recv().await, Some("blobs listed"));
+    s.push_blob(&token, "gc/other", &loose).await;
+    resume.add_permits(1);
+    let report = pass.await.expect("pass task").expect("pass");
+
+    let removed: Vec<&str> = report.links_removed.iter().map(|l| l.digest.as_str()).collect();
+    for d in &linked {
+        assert!(!removed.contains(&d.as_str()), "link {d} removed under a manifest: {report:?}");
+    }
+    assert!(report.manifests_removed.iter().all(|m| m.digest != untagged.digest), "{report:?}");
+    assert!(report.blobs.iter().all(|b| b.digest != loose_digest), "{report:?}");
+    for (repo, reference, body) in [("gc/held", "v1", &manifest), ("gc/held", "back", &untagged.manifest)] {
+        let resp = s.get(&format!("/v2/{repo}/manifests/{reference}"), Some(&token)).await;
+        assert_eq!(expect_status(resp, 200, reference).await.bytes().await.unwrap().as_ref(), body.as_slice());
+    }
+    for (repo, blob) in
+        [("gc/held", &config), ("gc/held", &layer), ("gc/held", &untagged.layers[0]), ("gc/other", &loose)]
+    {
+        let d = sha256_digest(blob);
+        let resp = expect_status(s.get(&format!("/v2/{repo}/blobs/{d}"), Some(&token)).await, 200, &d).await;
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), blob.as_slice(), "{repo} {d}");
+        assert_eq!(s.blob_on_disk(&d).as_deref(), Some(blob.as_slice()), "{d} on disk");
+    }
+    assert_eq!(digest, sha256_digest(&manifest));
 }

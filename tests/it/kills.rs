@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::common::process::{Proc, range_end};
+use crate::common::services::{Moto, Postgres};
 use crate::common::*;
 use bytes::Bytes;
 use reqwest::{Client, Method, Response};
@@ -346,18 +347,43 @@ async fn resume(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_pushers_survive_random_kills() {
+    survive_kills(&[], KILLS, PUSHERS).await;
+}
+
+/// The same on S3 (moto) and PostgreSQL: sessions are multipart uploads with tail objects,
+/// rows live in another process that the kill does not touch. Fewer rounds: each restart
+/// reconnects to both.
+///
+/// Ignored until the S3 completion window is closed: a completing PUT cut by the kill and
+/// sent again can answer 500 (its part goes to a multipart upload already completed;
+/// moto answers that with a 500), or 404 with the blob not readable (session gone, no blob
+/// row). Run it with `--ignored` (about 15 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails: a completing PUT retried after a kill on S3 (see the doc comment)"]
+async fn concurrent_pushers_survive_random_kills_on_s3_and_postgresql() {
+    let moto = Moto::start().await;
+    let pg = Postgres::start();
+    let url = pg.database("kills").await;
+    let mut env = vec![("BERTH_DATABASE__URL", url.as_str())];
+    env.extend(moto.env());
+    survive_kills(&env, KILLS / 2, PUSHERS / 2).await;
+}
+
+/// `kills` rounds (`KILLS_ROUNDS` overrides) of `pushers` pushers (`KILLS_PUSHERS`) against
+/// the binary started with `env`.
+async fn survive_kills(env: &[(&str, &str)], kills: usize, pushers: usize) {
     let seed = std::env::var("KILLS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
     });
     eprintln!("KILLS_SEED={seed}");
     let mut rng = Rng(seed | 1);
-    let (kills, pushers) = (env_or("KILLS_ROUNDS", KILLS), env_or("KILLS_PUSHERS", PUSHERS));
+    let (kills, pushers) = (env_or("KILLS_ROUNDS", kills), env_or("KILLS_PUSHERS", pushers));
     let dir = tempfile::tempdir().unwrap();
     let repos: Vec<String> = (0..pushers).map(|i| format!("kills/p{i}")).collect();
     let scopes: Vec<String> = repos.iter().map(|r| scope(r, "pull,push")).collect();
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
 
-    let mut p = Proc::start(dir.path()).await;
+    let mut p = Proc::start_with(dir.path(), env).await;
     // The signing key lives in the database: one token serves every restart.
     let token = p.token(&scopes).await;
     let (mut counts, mut failures, mut all_acked) = (Counts::default(), Vec::new(), Vec::new());
@@ -377,7 +403,7 @@ async fn concurrent_pushers_survive_random_kills() {
         for pusher in pushers {
             tallies.push(pusher.await.expect("pusher"));
         }
-        p = Proc::start(dir.path()).await;
+        p = Proc::start_with(dir.path(), env).await;
         for mut tally in tallies {
             failures.extend(tally.failures.drain(..).map(|f| format!("round {round}: {f}")));
             all_acked.extend(tally.acked.iter().cloned());
@@ -396,6 +422,11 @@ async fn concurrent_pushers_survive_random_kills() {
     p.kill().await;
     counts.five_xx = FIVE_XX.load(Ordering::Relaxed);
     eprintln!("{kills} kills survived, {} acknowledged pushes, {lost} lost at the end; {counts:?}", all_acked.len());
+    if !failures.is_empty() || counts.five_xx > 0 {
+        // The server's side of it: what it logged as errors.
+        let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+        log.lines().filter(|l| l.contains("ERROR")).take(20).for_each(|l| eprintln!("serve.log: {l}"));
+    }
     assert!(failures.is_empty(), "{} failures (seed {seed}):\n{}", failures.len(), failures.join("\n"));
     assert_eq!(lost, 0, "acknowledged pushes lost by the end (seed {seed})");
     assert_eq!(counts.five_xx, 0, "5xx answers (seed {seed})");

@@ -28,6 +28,7 @@ mod logins;
 mod manifests;
 mod matrix;
 mod memory;
+mod oidc;
 mod openapi;
 mod ops;
 mod postgres;

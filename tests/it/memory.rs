@@ -107,8 +107,7 @@ async fn upload(c: &Client, p: &Proc, bearer: &str, i: usize) -> Result<(), Stri
 /// as one principal (the admin): whatever the default per-principal limit of concurrent
 /// uploads is, let them all in (a 429 would fail the upload).
 async fn serve(dir: &std::path::Path) -> (PathBuf, Proc) {
-    let binary =
-        std::env::var_os("MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
+    let binary = std::env::var_os("MEMORY_TEST_BIN").map_or(PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
     let limit = UPLOADS.to_string();
     let p = Proc::start_binary(&binary, dir, &[("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", &limit)]).await;
     (binary, p)

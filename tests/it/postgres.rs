@@ -22,6 +22,16 @@ async fn berth_on_postgresql() {
     registry_round_trip(&pg).await;
     management_and_permissions(&pg).await;
     replicas_share_an_upload(&pg).await;
+    collection_on_postgresql(&pg).await;
+}
+
+/// A pass's conditional deletes racing writers, and retention, on PostgreSQL (the same
+/// scenarios as `gc_race` and `retention` on SQLite).
+async fn collection_on_postgresql(pg: &Postgres) {
+    let url = pg.database("gc_race").await;
+    crate::gc_race::held_pass(&server_on(&url).await, Some(&url)).await;
+    let url = pg.database("retention").await;
+    crate::retention::retention_runs_with_gc(&server_on(&url).await, &[("BERTH_DATABASE__URL", &url)]).await;
 }
 
 /// Push, pull, tag listing in byte order with pagination, deletes, referrers.

@@ -9,11 +9,6 @@ use crate::common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// `berth gc ARGS` with every age at 0; its report.
-async fn gc(s: &TestServer, args: &[&str]) -> Value {
-    gc_with(s, args, &[]).await
-}
-
 async fn tags(s: &TestServer, token: &str, repo: &str) -> Value {
     let resp = expect_status(s.get(&format!("/v2/{repo}/tags/list"), Some(token)).await, 200, "tags").await;
     resp.json::<Value>().await.unwrap()["tags"].clone()
@@ -66,6 +61,25 @@ async fn immutable_tags_neither_move_nor_go() {
 #[tokio::test]
 async fn retention_keeps_the_newest_and_matching_tags_and_runs_with_gc() {
     let s = TestServer::start().await;
+    // The owners set it through the CLI as well as the API.
+    s.push_image(&s.repo_token(&["cli/app"]).await, "cli/app", "v1", "cli").await;
+    let out = berth_cli(&s, &["collection", "policy", "cli", "--keep-newest", "2", "--keep-tag", "release-*"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((policy["keep_newest"].clone(), policy["keep_tags"].clone()), (json!(2), json!(["release-*"])));
+    let got = api_expect(&s, Method::GET, "/api/v1/collections/cli/policy", ADMIN, None, 200).await;
+    assert_eq!(got["keep_tags"], json!(["release-*"]), "{got}");
+    assert!(berth_cli(&s, &["collection", "policy", "cli", "--clear"]).await.status.success());
+    let got = api_expect(&s, Method::GET, "/api/v1/collections/cli/policy", ADMIN, None, 200).await;
+    assert_eq!(got["keep_newest"], Value::Null, "{got}");
+    retention_runs_with_gc(&s, &[]).await;
+}
+
+/// Keep the newest 2 and `release-*` in collection `ret`: a dry run shows what goes, a pass
+/// removes it and frees its bytes, clearing the policy stops it. `env` goes to `berth gc`
+/// (the database URL, when not the SQLite file in the data dir).
+pub(crate) async fn retention_runs_with_gc(s: &TestServer, env: &[(&str, &str)]) {
+    let gc = |args: &'static [&'static str]| gc_with(s, args, env);
     let token = s.repo_token(&["ret/app"]).await;
     let mut digests = Vec::new();
     // Oldest first, a second apart (tags are ordered by their last push, in seconds).
@@ -73,28 +87,29 @@ async fn retention_keeps_the_newest_and_matching_tags_and_runs_with_gc() {
         digests.push(s.push_image(&token, "ret/app", tag, tag).await);
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let out = berth_cli(&s, &["collection", "policy", "ret", "--keep-newest", "2", "--keep-tag", "release-*"]).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((policy["keep_newest"].clone(), policy["keep_tags"].clone()), (json!(2), json!(["release-*"])));
+    let policy = json!({"keep_newest": 2, "keep_tags": ["release-*"]});
+    api_expect(s, Method::PUT, "/api/v1/collections/ret/policy", ADMIN, Some(&policy), 200).await;
 
-    let dry = gc(&s, &["--dry-run"]).await;
+    let dry = gc(&["--dry-run"]).await;
     assert_eq!(dry["tags_removed"], json!([{"repository": "ret/app", "tag": "t1", "digest": digests[1].digest}]));
     assert_eq!(dry["manifests_removed"].as_array().map(Vec::len), Some(1), "{dry}");
-    assert_eq!(tags(&s, &token, "ret/app").await, json!(["release-1", "t1", "t2", "t3"]), "a dry run keeps all");
+    assert_eq!(tags(s, &token, "ret/app").await, json!(["release-1", "t1", "t2", "t3"]), "a dry run keeps all");
 
-    let report = gc(&s, &[]).await;
+    let report = gc(&[]).await;
     assert_eq!(report["tags_removed"], dry["tags_removed"]);
     assert_eq!(report["bytes_freed"], dry["bytes_freed"]);
     let own = (digests[1].config.len() + digests[1].layers[0].len()) as u64;
     assert_eq!(report["bytes_freed"], own, "t1's config and layer: {report}");
-    assert_eq!(tags(&s, &token, "ret/app").await, json!(["release-1", "t2", "t3"]));
+    assert_eq!(tags(s, &token, "ret/app").await, json!(["release-1", "t2", "t3"]));
     let resp = s.get(&format!("/v2/ret/app/manifests/{}", digests[1].digest), Some(&token)).await;
     expect_error(resp, 404, "MANIFEST_UNKNOWN", "t1's image").await;
+    for blob in [&digests[1].config, &digests[1].layers[0]] {
+        assert!(s.blob_on_disk(&sha256_digest(blob)).is_none(), "t1's bytes are gone");
+    }
 
     // Clearing the policy stops retention.
-    let out = berth_cli(&s, &["collection", "policy", "ret", "--clear"]).await;
-    assert!(out.status.success());
+    api_expect(s, Method::PUT, "/api/v1/collections/ret/policy", ADMIN, Some(&json!({})), 200).await;
     s.push_image(&token, "ret/app", "t4", "t4").await;
-    assert_eq!(gc(&s, &[]).await["tags_removed"], json!([]));
+    assert_eq!(gc(&[]).await["tags_removed"], json!([]));
+    assert_eq!(tags(s, &token, "ret/app").await, json!(["release-1", "t2", "t3", "t4"]));
 }

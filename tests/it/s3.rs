@@ -25,28 +25,11 @@ async fn server_on(moto: &Moto) -> TestServer {
 
 const MIB: usize = 1 << 20;
 
-/// The environment of a `berth` process on the moto bucket (as [`use_moto`] configures).
-fn moto_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    let mut env =
-        vec![("BERTH_STORAGE__KIND", "s3".to_owned()), ("BERTH_STORAGE__S3__ENDPOINT", moto.endpoint.clone())];
-    for (k, v) in [
-        ("BERTH_STORAGE__S3__BUCKET", "berth"),
-        ("BERTH_STORAGE__S3__PREFIX", "reg"),
-        ("BERTH_STORAGE__S3__ALLOW_HTTP", "true"),
-        ("BERTH_STORAGE__S3__ACCESS_KEY_ID", "test"),
-        ("BERTH_STORAGE__S3__SECRET_ACCESS_KEY", "test"),
-    ] {
-        env.push((k, v.to_owned()));
-    }
-    env
-}
-
 /// `berth serve` on the moto bucket as its own process (its memory can be read), with
 /// `extra` settings.
 async fn serve_on(moto: &Moto, dir: &std::path::Path, extra: &[(&'static str, &str)]) -> Proc {
-    let mut env = moto_env(moto);
-    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env = moto.env().to_vec();
+    env.extend_from_slice(extra);
     Proc::start_with(dir, &env).await
 }
 
@@ -175,7 +158,7 @@ async fn berth_on_s3() {
         .arg("gc")
         .env("BERTH_DATA_DIR", s.data_dir())
         .env("BERTH_GC__BLOB_GRACE_SECS", "0")
-        .envs(moto_env(&moto))
+        .envs(moto.env())
         .output()
         .await
         .unwrap();

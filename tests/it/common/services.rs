@@ -138,6 +138,20 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
+    /// The `BERTH_*` variables that point a berth process at bucket `berth` under prefix
+    /// `reg` (what [`use_moto`] does to a `Config`).
+    pub fn env(&self) -> [(&'static str, &str); 7] {
+        [
+            ("BERTH_STORAGE__KIND", "s3"),
+            ("BERTH_STORAGE__S3__BUCKET", "berth"),
+            ("BERTH_STORAGE__S3__PREFIX", "reg"),
+            ("BERTH_STORAGE__S3__ENDPOINT", self.endpoint.as_str()),
+            ("BERTH_STORAGE__S3__ALLOW_HTTP", "true"),
+            ("BERTH_STORAGE__S3__ACCESS_KEY_ID", "test"),
+            ("BERTH_STORAGE__S3__SECRET_ACCESS_KEY", "test"),
+        ]
+    }
+
     /// Keys in the bucket under `prefix`.
     pub async fn keys(&self, prefix: &str) -> Vec<String> {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();

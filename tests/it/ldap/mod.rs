@@ -8,7 +8,7 @@
 //! directory user into a collection their directory group owns (over the API and with
 //! skopeo).
 
-mod clients;
+pub mod clients;
 mod slapd;
 
 use std::{path::PathBuf, time::Duration};
