@@ -109,6 +109,12 @@ pub struct S3Config {
     /// At start, check that the bucket exists and is writable (put and delete a probe
     /// object under the prefix); `/readyz` reports the result. Default true.
     pub check_on_start: bool,
+    /// Memory, in MiB, that the part buffers of all S3 uploads in this process may hold at
+    /// once (each holds at most one 16 MiB part). Default 256.
+    pub buffer_budget_mib: u64,
+    /// How long an upload waits for buffer space before it is answered 503 with
+    /// `Retry-After`. Default 30.
+    pub buffer_wait_secs: u64,
 }
 
 impl Default for S3Config {
@@ -128,6 +134,8 @@ impl Default for S3Config {
             sse: None,
             sse_kms_key_id: None,
             check_on_start: true,
+            buffer_budget_mib: 256,
+            buffer_wait_secs: 30,
         }
     }
 }
@@ -631,6 +639,9 @@ impl Config {
         }
         if s3.sse_kms_key_id.is_some() && s3.sse.as_deref() != Some("aws:kms") {
             return bad("storage.s3.sse_kms_key_id needs storage.s3.sse = \"aws:kms\"".into());
+        }
+        if s3.buffer_budget_mib < 16 {
+            return bad("storage.s3.buffer_budget_mib must be at least 16 (one part)".into());
         }
         if s3.redirect && !(1..=604_800).contains(&s3.redirect_ttl_secs) {
             return bad("storage.s3.redirect_ttl_secs must be between 1 and 604800 (7 days)".into());

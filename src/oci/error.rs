@@ -117,6 +117,8 @@ impl From<RegistryError> for OciError {
                 tracing::debug!(error = %e, "request body ended early");
                 OciError::new(StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID", "request body could not be read")
             }
+            E::Busy(secs) => OciError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "service unavailable")
+                .with_header(header::RETRY_AFTER, &secs.to_string()),
             E::Internal(e) => {
                 crate::ops::metrics::internal_error(&e);
                 tracing::error!(error = format!("{e:#}"), "internal error");

@@ -31,7 +31,7 @@ use crate::{
         writer::{AfterCommit, Writer},
     },
     names::RepoName,
-    storage::BlobStore,
+    storage::{BlobStore, StorageBusy},
 };
 
 /// Who is acting, from a verified token: its subject and issue time (a token older than a
@@ -72,6 +72,10 @@ pub enum RegistryError {
     SizeInvalid(String),
     #[error("reading request body: {0}")]
     BodyRead(BoxError),
+    /// The store cannot take the request now (no upload buffer space): retry after this
+    /// many seconds.
+    #[error("storage busy; retry after {0} s")]
+    Busy(u64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -86,7 +90,10 @@ impl From<sqlx::Error> for RegistryError {
 
 impl From<std::io::Error> for RegistryError {
     fn from(e: std::io::Error) -> Self {
-        RegistryError::Internal(e.into())
+        match StorageBusy::find(&e) {
+            Some(busy) => RegistryError::Busy(busy.retry_after),
+            None => RegistryError::Internal(e.into()),
+        }
     }
 }
 

@@ -171,7 +171,9 @@ impl Registry {
             }
         };
         let exact = chunk_length(range, offset)?;
-        let Some(writer) = self.store.resume(lock, id, offset, store_state.as_deref()).await? else {
+        // The body's length when the request declared it (Content-Length).
+        let coming = exact.or_else(|| body.size_hint().1.map(|n| n as u64));
+        let Some(writer) = self.store.resume(lock, id, offset, store_state.as_deref(), coming).await? else {
             tracing::warn!(upload = %id, offset, "upload session lost its recorded bytes; discarded");
             self.discard_upload(id).await?;
             return Ok(None);

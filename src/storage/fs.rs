@@ -2,26 +2,32 @@
 //! blob key, fsync the directory — so a crash leaves either no blob or a complete one.
 
 use std::{
-    io::{self, SeekFrom},
+    io::{self, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream::BoxStream};
 use tokio::{
     fs::{self, File, OpenOptions},
-    io::{AsyncSeekExt, AsyncWriteExt, BufWriter},
+    io::{AsyncReadExt, AsyncSeekExt},
+    task::JoinHandle,
 };
 use tokio_util::io::ReaderStream;
 
 use super::Key;
 use crate::{digest::Digest, names::UploadId};
 
-/// Size of the write buffer in front of an upload file: fewer, larger writes. Memory per
-/// upload in flight is about twice this (the buffer, and tokio's copy handed to the
-/// blocking write, capped at the same size), so 64 parallel uploads cost 32 MiB, not the
-/// 192 MiB of a 1 MiB buffer in front of tokio's default 2 MiB copy.
-const WRITE_BUFFER: usize = 256 << 10;
+/// The one buffer of an upload in flight: body frames are copied into it, and when it is
+/// full it goes to the blocking pool, is written with `std::fs::File` and comes back to be
+/// filled again. No second copy (a tokio `File` keeps its own), so 64 parallel uploads hold
+/// 8 MiB of buffers.
+const WRITE_BUFFER: usize = 128 << 10;
+/// Every this many bytes written, an `fdatasync` starts in the background (at most one at a
+/// time per upload), so dirty pages go to disk while the body arrives and the sync before a
+/// checkpoint or the publish finds little left to write.
+const SYNC_EVERY: u64 = 16 << 20;
 /// Read size when streaming a blob out.
 const READ_BUFFER: usize = 256 << 10;
 
@@ -131,9 +137,9 @@ impl FsStore {
             Err(e) => return Err(e),
         };
         // A non-blocking flock: cheap enough to call on the async thread.
-        let std_file = file.into_std().await;
-        match std_file.try_lock() {
-            Ok(()) => Ok(FsLock { file: File::from_std(std_file) }),
+        let file = file.into_std().await;
+        match file.try_lock() {
+            Ok(()) => Ok(FsLock { file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
@@ -297,7 +303,7 @@ impl FsStore {
 
 /// A session's file, locked for one request.
 pub struct FsLock {
-    file: File,
+    file: std::fs::File,
 }
 
 impl FsLock {
@@ -305,17 +311,26 @@ impl FsLock {
     /// it (written after the last durable checkpoint, so not part of the upload). `None`
     /// when the file is shorter than `offset`: recorded bytes are lost, and the file is
     /// never zero-extended to hide that.
-    pub async fn into_writer(mut self, offset: u64) -> io::Result<Option<FsWriter>> {
-        let len = self.file.metadata().await?.len();
-        if len < offset {
-            return Ok(None);
-        }
-        if len > offset {
-            self.file.set_len(offset).await?;
-        }
-        self.file.seek(SeekFrom::Start(offset)).await?;
-        self.file.set_max_buf_size(WRITE_BUFFER);
-        Ok(Some(FsWriter { file: BufWriter::with_capacity(WRITE_BUFFER, self.file) }))
+    pub async fn into_writer(self, offset: u64) -> io::Result<Option<FsWriter>> {
+        let mut file = self.file;
+        let file = blocking(move || {
+            let len = file.metadata()?.len();
+            if len < offset {
+                return Ok(None);
+            }
+            if len > offset {
+                file.set_len(offset)?;
+            }
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(Some(file))
+        })
+        .await?;
+        Ok(file.map(|file| FsWriter {
+            file: Arc::new(file),
+            buf: Vec::with_capacity(WRITE_BUFFER),
+            unsynced: 0,
+            syncing: None,
+        }))
     }
 }
 
@@ -343,24 +358,83 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir).await?.sync_all().await
 }
 
-/// Appends to one upload's data file.
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+/// Appends to one upload's data file through one [`WRITE_BUFFER`] buffer (see there). The
+/// file is shared with the background `fdatasync` (its `flock` lasts as long as either).
 pub struct FsWriter {
-    file: BufWriter<File>,
+    file: Arc<std::fs::File>,
+    buf: Vec<u8>,
+    /// Bytes written since the last `fdatasync` started.
+    unsynced: u64,
+    /// The background `fdatasync` in flight, if any.
+    syncing: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl FsWriter {
-    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.file.write_all(data).await
+    pub async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let take = (WRITE_BUFFER - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == WRITE_BUFFER {
+                self.write_buffer().await?;
+            }
+        }
+        Ok(())
     }
 
-    /// Hands buffered bytes to the file (publishing then fsyncs it).
+    /// Writes the buffer to the file on the blocking pool and takes it back, emptied; starts
+    /// a background `fdatasync` every [`SYNC_EVERY`] bytes.
+    async fn write_buffer(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let (file, buf) = (self.file.clone(), std::mem::take(&mut self.buf));
+        let mut buf = blocking(move || (&*file).write_all(&buf).map(|()| buf)).await?;
+        self.unsynced += buf.len() as u64;
+        buf.clear();
+        self.buf = buf;
+        if self.unsynced >= SYNC_EVERY {
+            match &self.syncing {
+                Some(running) if !running.is_finished() => {}
+                _ => {
+                    // A finished one's error must not go unseen: the kernel reports a failed
+                    // writeback once, to whichever sync asks first.
+                    self.sync_done().await?;
+                    let file = self.file.clone();
+                    self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+                    self.unsynced = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the background `fdatasync`, if one is in flight, and returns its outcome.
+    async fn sync_done(&mut self) -> io::Result<()> {
+        match self.syncing.take() {
+            Some(running) => running.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Hands buffered bytes to the file (publishing then fsyncs it), and reports a failed
+    /// background `fdatasync`.
     pub async fn flush(&mut self) -> io::Result<()> {
-        self.file.flush().await
+        self.write_buffer().await?;
+        self.sync_done().await
     }
 
     /// Makes everything written so far durable (before the offset is recorded).
     pub async fn sync(&mut self) -> io::Result<()> {
-        self.file.flush().await?;
-        self.file.get_ref().sync_data().await
+        self.flush().await?;
+        let file = self.file.clone();
+        blocking(move || file.sync_data()).await?;
+        self.unsynced = 0;
+        Ok(())
     }
 }

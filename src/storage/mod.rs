@@ -41,6 +41,28 @@ pub use keys::Key;
 use s3::{S3Error, S3Store};
 pub use session::{Sealed, SessionLock, UploadWriter};
 
+/// The store has no room for this request now (all of `storage.s3.buffer_budget_mib` is in
+/// use, and none came free within `storage.s3.buffer_wait_secs`): try again later.
+#[derive(Debug, thiserror::Error)]
+#[error("storage is busy: no upload buffer space came free; retry in {retry_after} s")]
+pub struct StorageBusy {
+    pub retry_after: u64,
+}
+
+impl StorageBusy {
+    /// The [`StorageBusy`] somewhere in an error's chain of sources, if any.
+    pub fn find(e: &io::Error) -> Option<&StorageBusy> {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
+        while let Some(c) = cause {
+            if let Some(busy) = c.downcast_ref::<StorageBusy>() {
+                return Some(busy);
+            }
+            cause = c.source();
+        }
+        None
+    }
+}
+
 /// A stream of a blob's bytes.
 pub type ByteStream = BoxStream<'static, io::Result<Bytes>>;
 

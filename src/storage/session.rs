@@ -17,7 +17,7 @@ pub struct UploadWriter(Writer);
 
 enum Writer {
     Fs(FsWriter, UploadId),
-    S3(S3Writer),
+    S3(Box<S3Writer>),
 }
 
 /// A session whose bytes are complete and readable, not yet visible under a digest:
@@ -85,12 +85,15 @@ impl BlobStore {
 
     /// A writer continuing the session at its recorded `offset` and `state`; `None` when
     /// the store holds less than the recorded offset (the session's bytes are lost).
+    /// `coming`: the bytes this request will append, if known (S3 reserves buffer space for
+    /// them, and may refuse with [`super::StorageBusy`]).
     pub async fn resume(
         &self,
         lock: SessionLock,
         id: &UploadId,
         offset: u64,
         state: Option<&str>,
+        coming: Option<u64>,
     ) -> io::Result<Option<UploadWriter>> {
         match (&self.backend, lock.0) {
             (Backend::Fs(_), Some(lock)) => {
@@ -100,8 +103,8 @@ impl BlobStore {
             // Completed before (a crash between completing and recording the blob): no part
             // may go to a multipart upload that is no more.
             (Backend::S3(s3), _) if s3.upload_completed(id).await.map_err(s3_io)?.is_some() => Ok(None),
-            (Backend::S3(s3), _) => match s3.upload_writer(id, s3::state_of(state)?).await {
-                Ok(w) => Ok(Some(UploadWriter(Writer::S3(w)))),
+            (Backend::S3(s3), _) => match s3.upload_writer(id, s3::state_of(state)?, coming).await {
+                Ok(w) => Ok(Some(UploadWriter(Writer::S3(Box::new(w))))),
                 // The recorded tail is gone: the session completed, or its bytes are lost.
                 Err(S3Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(s3_io(e)),

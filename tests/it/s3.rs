@@ -8,10 +8,14 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use crate::common::{
+    process::Proc,
     services::{Moto, use_moto},
     *,
 };
+use bytes::Bytes;
 use reqwest::Method;
 
 async fn server_on(moto: &Moto) -> TestServer {
@@ -20,6 +24,14 @@ async fn server_on(moto: &Moto) -> TestServer {
 }
 
 const MIB: usize = 1 << 20;
+
+/// `berth serve` on the moto bucket as its own process (its memory can be read), with
+/// `extra` settings.
+async fn serve_on(moto: &Moto, dir: &std::path::Path, extra: &[(&'static str, &str)]) -> Proc {
+    let mut env = moto.env().to_vec();
+    env.extend_from_slice(extra);
+    Proc::start_with(dir, &env).await
+}
 
 async fn get_blob(s: &TestServer, token: &str, repo: &str, digest: &str) -> Vec<u8> {
     let resp = expect_status(s.get(&format!("/v2/{repo}/blobs/{digest}"), Some(token)).await, 200, "GET blob").await;
@@ -146,13 +158,7 @@ async fn berth_on_s3() {
         .arg("gc")
         .env("BERTH_DATA_DIR", s.data_dir())
         .env("BERTH_GC__BLOB_GRACE_SECS", "0")
-        .env("BERTH_STORAGE__KIND", "s3")
-        .env("BERTH_STORAGE__S3__BUCKET", "berth")
-        .env("BERTH_STORAGE__S3__PREFIX", "reg")
-        .env("BERTH_STORAGE__S3__ENDPOINT", &moto.endpoint)
-        .env("BERTH_STORAGE__S3__ALLOW_HTTP", "true")
-        .env("BERTH_STORAGE__S3__ACCESS_KEY_ID", "test")
-        .env("BERTH_STORAGE__S3__SECRET_ACCESS_KEY", "test")
+        .envs(moto.env())
         .output()
         .await
         .unwrap();
@@ -160,4 +166,158 @@ async fn berth_on_s3() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["blobs_removed"], 6, "{report}");
     assert!(moto.keys("reg/uploads/").await.is_empty(), "objects deleted: {:?}", moto.keys("reg/").await);
+}
+
+/// POST, one streamed PATCH (chunked, no length: the server cannot tell its size, so it
+/// reserves a whole part) in 1 MiB frames, PUT ?digest=. The status of the PUT, or of the
+/// first request that failed.
+async fn streamed_push(p: &Proc, token: &str, repo: &str, data: Vec<u8>) -> u16 {
+    let digest = sha256_digest(&data);
+    let resp = p.req(Method::POST, &format!("/v2/{repo}/blobs/uploads/"), token).send().await.unwrap();
+    if resp.status() != 202 {
+        return resp.status().as_u16();
+    }
+    let loc = header(&resp, "location").unwrap();
+    let frames: Vec<Result<Bytes, std::io::Error>> = data.chunks(MIB).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(frames));
+    let resp = p.req(Method::PATCH, &loc, token).body(body).send().await.unwrap();
+    if resp.status() != 202 {
+        return resp.status().as_u16();
+    }
+    let loc = header(&resp, "location").unwrap();
+    p.req(Method::PUT, &format!("{loc}?digest={digest}"), token).send().await.unwrap().status().as_u16()
+}
+
+/// `POST ?digest=` with the whole body and its Content-Length (the server reserves only
+/// that much).
+async fn monolithic_push(p: &Proc, token: &str, repo: &str, data: Vec<u8>) -> reqwest::Response {
+    let digest = sha256_digest(&data);
+    p.req(Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={digest}"), token).body(data).send().await.unwrap()
+}
+
+async fn blob_of(p: &Proc, token: &str, repo: &str, digest: &str) -> Option<Vec<u8>> {
+    let resp = p.req(Method::GET, &format!("/v2/{repo}/blobs/{digest}"), token).send().await.unwrap();
+    (resp.status() == 200).then_some(resp.bytes().await.unwrap().to_vec())
+}
+
+/// Twelve streamed uploads of 18 MiB (a 16 MiB part each, then a last part) and twelve
+/// 1 MiB monolithic ones, all at once, under a 32 MiB budget: the streamed ones take turns
+/// (each reserves a part), every upload completes with the right bytes, and the server's
+/// peak RSS grows by far less than the 12 × 16 MiB of part buffers unbounded sessions held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_share_the_part_buffer_budget() {
+    const STREAMED: usize = 12;
+    const BUDGET_MIB: u64 = 32;
+    /// The bound on the peak's growth: the budget, plus the rest of 24 requests in flight
+    /// (connection buffers, hashing, S3 requests). Measured on the debug build: +26 MiB;
+    /// with a budget of 1024 MiB (`S3_BUDGET_TEST_MIB=1024`, to see this test fail) the
+    /// same load grew it by 131 MiB.
+    const GROWTH_BOUND_MIB: u64 = BUDGET_MIB + 32;
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let budget = std::env::var("S3_BUDGET_TEST_MIB").unwrap_or(BUDGET_MIB.to_string());
+    let p = serve_on(
+        &moto,
+        dir.path(),
+        &[
+            ("BERTH_STORAGE__S3__BUFFER_BUDGET_MIB", &budget),
+            ("BERTH_STORAGE__S3__BUFFER_WAIT_SECS", "600"),
+            ("BERTH_LIMITS__UPLOADS_PER_PRINCIPAL", "64"),
+        ],
+    )
+    .await;
+    let token = Arc::new(p.token(&[&scope("s3/budget", "pull,push")]).await);
+    // One upload first, so what start-up and a first S3 request allocate is not counted.
+    assert_eq!(streamed_push(&p, &token, "s3/budget", test_bytes(MIB, 700)).await, 201);
+    let before = p.status_kib("VmHWM");
+
+    let p = Arc::new(p);
+    let blobs: Vec<Vec<u8>> = (0..2 * STREAMED)
+        .map(|i| test_bytes(if i < STREAMED { 18 * MIB + 1000 } else { MIB }, 701 + i as u64))
+        .collect();
+    let tasks: Vec<_> = blobs
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let (p, token, data) = (p.clone(), token.clone(), data.clone());
+            tokio::spawn(async move {
+                if i < STREAMED {
+                    streamed_push(&p, &token, "s3/budget", data).await
+                } else {
+                    monolithic_push(&p, &token, "s3/budget", data).await.status().as_u16()
+                }
+            })
+        })
+        .collect();
+    for (i, t) in futures_util::future::join_all(tasks).await.into_iter().enumerate() {
+        assert_eq!(t.unwrap(), 201, "upload {i}");
+    }
+    let peak = p.status_kib("VmHWM");
+    for (i, data) in blobs.iter().enumerate() {
+        let stored = blob_of(&p, &token, "s3/budget", &sha256_digest(data)).await;
+        assert!(stored.as_ref() == Some(data), "blob {i} reads back as pushed");
+    }
+    let growth = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "S3 uploads, budget {budget} MiB: VmHWM {} MiB before, {} MiB after (+{growth} MiB)",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(growth <= GROWTH_BOUND_MIB, "peak RSS grew by {growth} MiB, over {GROWTH_BOUND_MIB} MiB");
+    assert!(moto.keys("reg/uploads/").await.iter().all(|k| !k.contains(".tail")), "no tails left");
+}
+
+/// With the whole budget held by one streamed upload, another upload waits
+/// `storage.s3.buffer_wait_secs`, then gets 503 `UNAVAILABLE` with `Retry-After`, and
+/// nothing of it is stored; once the first completes, it goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_without_buffer_space_is_refused_with_retry_after() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = serve_on(
+        &moto,
+        dir.path(),
+        &[("BERTH_STORAGE__S3__BUFFER_BUDGET_MIB", "16"), ("BERTH_STORAGE__S3__BUFFER_WAIT_SECS", "1")],
+    )
+    .await;
+    let token = p.token(&[&scope("s3/busy", "pull,push")]).await;
+
+    // The holder: a streamed PATCH (a whole part reserved) whose body stays open.
+    let resp = p.req(Method::POST, "/v2/s3/busy/blobs/uploads/", &token).send().await.unwrap();
+    let loc = header(&expect_status(resp, 202, "POST").await, "location").unwrap();
+    let held = test_bytes(6 * MIB + 3, 720);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let body = reqwest::Body::wrap_stream(frames);
+    let patch = tokio::spawn(p.req(Method::PATCH, &loc, &token).body(body).send());
+    tx.send(Ok(Bytes::copy_from_slice(&held[..MIB]))).await.unwrap();
+
+    // Another upload finds no space: once the holder's request has reserved it, every try
+    // is refused after the wait.
+    let mut refused = None;
+    for attempt in 0..120 {
+        // A new blob each time: one that came before the holder's reservation is stored.
+        let other = test_bytes(MIB, 721 + attempt);
+        let resp = monolithic_push(&p, &token, "s3/busy", other.clone()).await;
+        if resp.status() != 201 {
+            refused = Some((resp, other));
+            break;
+        }
+    }
+    let (refused, other) = refused.expect("no upload was refused while the budget was held");
+    let other_digest = sha256_digest(&other);
+    assert_eq!(header(&refused, "retry-after").as_deref(), Some("1"));
+    expect_error(refused, 503, "UNAVAILABLE", "upload without buffer space").await;
+    assert_eq!(blob_of(&p, &token, "s3/busy", &other_digest).await, None, "nothing stored");
+
+    // The holder goes on and completes; then the other upload has room.
+    tx.send(Ok(Bytes::copy_from_slice(&held[MIB..]))).await.unwrap();
+    drop(tx);
+    let resp = patch.await.unwrap().unwrap();
+    let loc = header(&expect_status(resp, 202, "held PATCH").await, "location").unwrap();
+    let resp = p.req(Method::PUT, &format!("{loc}?digest={}", sha256_digest(&held)), &token).send().await.unwrap();
+    expect_status(resp, 201, "PUT").await;
+    assert_eq!(blob_of(&p, &token, "s3/busy", &sha256_digest(&held)).await, Some(held));
+    expect_status(monolithic_push(&p, &token, "s3/busy", other.clone()).await, 201, "after the holder").await;
+    assert_eq!(blob_of(&p, &token, "s3/busy", &other_digest).await, Some(other));
 }

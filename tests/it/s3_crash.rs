@@ -37,7 +37,7 @@ async fn a_checkpoint_never_recorded_leaves_the_recorded_tail_alone() {
 
     let created = store.create_session(&id).await.unwrap();
     let lock = store.take_session(&id).await.unwrap();
-    let mut w = store.resume(lock, &id, 0, created.as_deref()).await.unwrap().expect("session");
+    let mut w = store.resume(lock, &id, 0, created.as_deref(), None).await.unwrap().expect("session");
     w.write(&first).await.unwrap();
     let recorded = w.checkpoint().await.unwrap();
     w.committed().await.unwrap();
@@ -45,7 +45,7 @@ async fn a_checkpoint_never_recorded_leaves_the_recorded_tail_alone() {
 
     // A request continues, checkpoints to S3, and dies before the database records it.
     let lock = store.take_session(&id).await.unwrap();
-    let mut w = store.resume(lock, &id, MIB as u64, recorded.as_deref()).await.unwrap().expect("session");
+    let mut w = store.resume(lock, &id, MIB as u64, recorded.as_deref(), None).await.unwrap().expect("session");
     w.write(&unrecorded).await.unwrap();
     let never_recorded = w.checkpoint().await.unwrap();
     assert_eq!(tail_len(&never_recorded), (MIB / 2) as u64);
@@ -53,7 +53,7 @@ async fn a_checkpoint_never_recorded_leaves_the_recorded_tail_alone() {
 
     // After the restart the session continues from what the database holds.
     let lock = store.take_session(&id).await.unwrap();
-    let mut w = store.resume(lock, &id, MIB as u64, recorded.as_deref()).await.unwrap().expect("session");
+    let mut w = store.resume(lock, &id, MIB as u64, recorded.as_deref(), None).await.unwrap().expect("session");
     w.write(&rest).await.unwrap();
     let sealed = store.seal(w).await.unwrap().expect("completes");
     let mut expected = first;

@@ -34,7 +34,7 @@ async fn upload(store: &BlobStore, parts: &[&[u8]]) -> berth::storage::Sealed {
         // The previous request ends (and releases the session) before the next takes it.
         drop(last.take());
         let lock = store.take_session(&id).await.unwrap();
-        let mut w = store.resume(lock, &id, offset, state.as_deref()).await.unwrap().expect("session bytes");
+        let mut w = store.resume(lock, &id, offset, state.as_deref(), None).await.unwrap().expect("session bytes");
         w.write(part).await.unwrap();
         if let Some(s) = w.checkpoint().await.unwrap() {
             state = Some(s);
