@@ -11,7 +11,6 @@ use bytes::Bytes;
 use futures_util::{StreamExt, stream::BoxStream};
 use tokio::{
     fs::{self, File, OpenOptions},
-    io::{AsyncReadExt, AsyncSeekExt},
     task::JoinHandle,
 };
 use tokio_util::io::ReaderStream;
