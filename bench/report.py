@@ -199,8 +199,9 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
            f"{date}. `{cmd}`: {args.rounds} round{'s' if args.rounds != 1 else ''}, the servers alternating "
            "(their order reversed every round).",
            f"Machine: {machine_line()}. Source tree: `{head}`.",
-           "The machine is shared with other builds while this runs: the numbers are noisy, so",
-           "each is the median over the rounds (min and max below). berth sends a bearer token with",
+           f"Load average when the report was written: {os.getloadavg()[0]:.1f} (1 min), "
+           f"{os.getloadavg()[2]:.1f} (15 min); other work on the machine makes the figures noisy.",
+           "Each figure is the median over the rounds (min and max below). berth sends a bearer token with",
            "every request; Distribution 2.8.2 runs without auth. MB/s = 10^6 bytes/s.",
            "A shape's peak RSS starts from the RSS left by the shapes before it (VmHWM is reset",
            "to the current RSS), so a difference of two peaks can be negative.",
