@@ -49,15 +49,6 @@ pub async fn get(db: &Db, repo_id: i64, digest: &str) -> Result<Option<ManifestR
     Ok(row.map(|(digest, media_type, content)| ManifestRow { digest, media_type, content }))
 }
 
-pub async fn exists(db: &Db, repo_id: i64, digest: &str) -> Result<bool, DbError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM manifests WHERE repo_id = $1 AND digest = $2")
-        .bind(repo_id)
-        .bind(digest)
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(n > 0)
-}
-
 /// A manifest's rows, inside the caller's transaction (see [`super::writer::Write::Put`] for what
 /// [`Put`] promises). On anything but [`Put::Stored`] the caller rolls back.
 pub(super) async fn write(tx: &mut AnyConnection, m: &NewManifest, t: i64) -> Result<Put, DbError> {

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::{Caller, Registry, RegistryError, Result, cache::Cached, policy::Policy};
 use crate::{
     db::{
-        self, blobs, manifests,
+        self, manifests,
         repos::{self, Resolved},
         writer::Write,
     },
@@ -92,7 +92,10 @@ impl Registry {
             }
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, body),
         };
-        // Check references before creating anything, so a refused manifest stores nothing.
+        // A refused manifest stores nothing: an absent repository holds none of the
+        // references, so one with references is refused before the repository is created;
+        // in an existing one the write itself checks every reference (each blob linked and
+        // not lost, each child manifest stored) and rolls back on the first missing one.
         let existing = repos::resolve_for(&self.db, repo.as_str(), caller.iat).await?;
         let first_missing = parsed.blobs.first().or(parsed.manifests.first());
         let repo_id = match (existing, first_missing) {
@@ -101,16 +104,6 @@ impl Registry {
             (Resolved::Absent, Some(d)) => return Err(RegistryError::ManifestBlobUnknown(d.to_string())),
             (Resolved::Absent, None) => self.ensure_repo(caller, repo).await?,
         };
-        for d in &parsed.blobs {
-            if blobs::size_in_repo(&self.db, repo_id, d.as_str()).await?.is_none() {
-                return Err(RegistryError::ManifestBlobUnknown(d.to_string()));
-            }
-        }
-        for d in &parsed.manifests {
-            if !manifests::exists(&self.db, repo_id, d.as_str()).await? {
-                return Err(RegistryError::ManifestBlobUnknown(d.to_string()));
-            }
-        }
         let mut tags: Vec<String> = extra_tags.iter().map(|t| t.as_str().to_owned()).collect();
         if let Reference::Tag(t) = reference {
             tags.push(t.as_str().to_owned());
