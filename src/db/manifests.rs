@@ -148,11 +148,11 @@ pub(super) async fn delete_tag(tx: &mut AnyConnection, repo_id: i64, tag: &str) 
     Ok(r.rows_affected() > 0)
 }
 
-/// Tags after `last` in byte order, at most `n`. They come back as one comma-joined row
-/// (a tag has no comma): sqlx hands every row over from its connection worker on its own,
-/// which made a page of 1,000 tags cost 1,000 hand-offs. `string_agg` is PostgreSQL's and,
-/// since 3.44, SQLite's too.
-pub async fn tags(db: &Db, repo_id: i64, last: &str, n: i64) -> Result<Vec<String>, DbError> {
+/// Tags after `last` in byte order, at most `n`, joined by commas (a tag has no comma; ""
+/// when there are none): one row, because sqlx hands every row over from its connection
+/// worker on its own, which made a page of 1,000 tags cost 1,000 hand-offs. `string_agg`
+/// is PostgreSQL's and, since 3.44, SQLite's too.
+pub async fn tags(db: &Db, repo_id: i64, last: &str, n: i64) -> Result<String, DbError> {
     let joined: Option<String> = sqlx::query_scalar(
         "SELECT string_agg(name, ',' ORDER BY name) FROM          (SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3) page",
     )
@@ -161,7 +161,7 @@ pub async fn tags(db: &Db, repo_id: i64, last: &str, n: i64) -> Result<Vec<Strin
     .bind(n)
     .fetch_one(&db.pool)
     .await?;
-    Ok(joined.map(|j| j.split(',').map(str::to_owned).collect()).unwrap_or_default())
+    Ok(joined.unwrap_or_default())
 }
 
 /// A manifest that names another as its subject.

@@ -5,13 +5,19 @@ use axum::{body::Body, http::StatusCode, response::Response};
 use super::{Req, access::Access, error::OciError, respond};
 use crate::{digest::Digest, manifest::OCI_INDEX, names::RepoName};
 
-/// Most entries one page returns.
+/// Most entries one page returns when the client asks for `n`, and `_catalog`'s page
+/// without `n` (DESIGN.md §5).
 const PAGE_MAX: u32 = 1000;
+/// Most tags `tags/list` returns without `n`: clients that do not paginate (docker, most
+/// scripts) get the whole list in one response, as Distribution gives it, and a repository
+/// past this gets a `Link` like any page. At the longest tag names (128 bytes) a full page
+/// is about 3.3 MB.
+const TAGS_UNPAGED_MAX: u32 = 25_000;
 
-/// `(n, last)` from the query; a missing or over-large `n` is [`PAGE_MAX`].
-fn page(req: &Req<'_>) -> Result<(u32, String), OciError> {
+/// `(n, last)` from the query; a missing `n` is `unpaged`, an over-large one [`PAGE_MAX`].
+fn page(req: &Req<'_>, unpaged: u32) -> Result<(u32, String), OciError> {
     let n = match req.query.get("n") {
-        None => PAGE_MAX,
+        None => unpaged,
         Some(s) => s
             .parse::<u64>()
             .map_err(|_| OciError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "invalid n"))?
@@ -20,10 +26,13 @@ fn page(req: &Req<'_>) -> Result<(u32, String), OciError> {
     Ok((n, req.query.get("last").unwrap_or("").to_owned()))
 }
 
-/// A JSON listing with a `Link` to the next page when there may be more.
-fn listing(path: &str, n: u32, items: Vec<String>, key: &str, extra: Option<(&str, &str)>) -> Response {
+/// A JSON listing with a `Link` to the next page when there may be more. `items` holds up
+/// to `n + 1` entries: one past the page tells that there is a next one. The body is
+/// written straight from the names, with no JSON tree in between (a full tag list is
+/// tens of thousands of them).
+fn listing(path: &str, n: u32, items: &[&str], key: &str, extra: Option<(&str, &str)>) -> Response {
     let more = n > 0 && items.len() > n as usize;
-    let items: Vec<String> = items.into_iter().take(n as usize).collect();
+    let items = &items[..items.len().min(n as usize)];
     let mut headers = vec![("content-type", "application/json".to_owned())];
     if more && let Some(last) = items.last() {
         let q: String = form_urlencoded::Serializer::new(String::new())
@@ -32,28 +41,50 @@ fn listing(path: &str, n: u32, items: Vec<String>, key: &str, extra: Option<(&st
             .finish();
         headers.push(("link", format!("<{path}?{q}>; rel=\"next\"")));
     }
-    let mut body = serde_json::Map::new();
+    respond(StatusCode::OK, &headers, Body::from(listing_json(items, key, extra)))
+}
+
+/// `{"<extra key>":"<extra value>","<key>":[<items>]}`.
+fn listing_json(items: &[&str], key: &str, extra: Option<(&str, &str)>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + items.iter().map(|i| i.len() + 3).sum::<usize>());
+    let string = |out: &mut Vec<u8>, s: &str| {
+        // Writing a &str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    };
+    out.push(b'{');
     if let Some((k, v)) = extra {
-        body.insert(k.into(), v.into());
+        string(&mut out, k);
+        out.push(b':');
+        string(&mut out, v);
+        out.push(b',');
     }
-    body.insert(key.into(), items.into());
-    respond(StatusCode::OK, &headers, Body::from(serde_json::Value::Object(body).to_string()))
+    string(&mut out, key);
+    out.extend_from_slice(b":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(&mut out, item);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 pub async fn tags(req: &Req<'_>, access: &Access, repo: &RepoName) -> Result<Response, OciError> {
-    let (n, last) = page(req)?;
+    let (n, last) = page(req, TAGS_UNPAGED_MAX)?;
     // One extra row tells whether there is a next page.
-    let tags = req.app.registry.list_tags(access.caller(), repo, &last, n + 1).await?;
-    let tags = if n == 0 { vec![] } else { tags };
-    Ok(listing(&format!("/v2/{repo}/tags/list"), n, tags, "tags", Some(("name", repo.as_str()))))
+    let joined = req.app.registry.list_tags(access.caller(), repo, &last, n + 1).await?;
+    let tags: Vec<&str> = if n == 0 || joined.is_empty() { vec![] } else { joined.split(',').collect() };
+    Ok(listing(&format!("/v2/{repo}/tags/list"), n, &tags, "tags", Some(("name", repo.as_str()))))
 }
 
 /// Only what the caller may pull, decided in the database.
 pub async fn catalog(req: &Req<'_>, access: &Access) -> Result<Response, OciError> {
-    let (n, last) = page(req)?;
+    let (n, last) = page(req, PAGE_MAX)?;
     let public = !req.app.config.auth.private_registry;
     let repos = if n == 0 { vec![] } else { req.app.registry.catalog(access.caller(), public, &last, n + 1).await? };
-    Ok(listing("/v2/_catalog", n, repos, "repositories", None))
+    let repos: Vec<&str> = repos.iter().map(String::as_str).collect();
+    Ok(listing("/v2/_catalog", n, &repos, "repositories", None))
 }
 
 pub async fn referrers(
@@ -84,4 +115,19 @@ pub async fn referrers(
         headers.push(("oci-filters-applied", "artifactType".to_owned()));
     }
     Ok(respond(StatusCode::OK, &headers, Body::from(body.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listing_json;
+
+    #[test]
+    fn listing_json_is_the_object_serde_would_write() {
+        let items = ["a", "b\"quoted\\", "ü"];
+        let body = listing_json(&items, "tags", Some(("name", "x/y")));
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value, serde_json::json!({"name": "x/y", "tags": ["a", "b\"quoted\\", "ü"]}));
+        let empty = listing_json(&[], "repositories", None);
+        assert_eq!(std::str::from_utf8(&empty).unwrap(), r#"{"repositories":[]}"#);
+    }
 }

@@ -167,8 +167,8 @@ impl Registry {
         }
     }
 
-    /// Up to `n` tags after `last`, byte-sorted.
-    pub async fn list_tags(&self, caller: &Caller, repo: &RepoName, last: &str, n: u32) -> Result<Vec<String>> {
+    /// Up to `n` tags after `last`, byte-sorted, joined by commas ("" for none).
+    pub async fn list_tags(&self, caller: &Caller, repo: &RepoName, last: &str, n: u32) -> Result<String> {
         let id = self.repo_id(caller, repo).await?;
         Ok(manifests::tags(&self.db, id, last, i64::from(n)).await?)
     }
