@@ -83,12 +83,12 @@ def free_port():
 
 
 def proc_status(pid):
-    """VmHWM / VmRSS / VmPeak / VmSize of a process in KiB (from /proc/<pid>/status)."""
+    """VmHWM, VmRSS (RssAnon, RssFile), VmPeak, VmSize of a process in KiB, and its Threads (from /proc/<pid>/status)."""
     out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmHWM", "VmRSS", "VmPeak", "VmSize", "Threads"):
+            if k in ("VmHWM", "VmRSS", "VmPeak", "VmSize", "Threads", "RssAnon", "RssFile"):
                 out[k] = int(v.split()[0])
     return out
 

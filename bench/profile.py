@@ -107,7 +107,9 @@ def main():
         elif args.tool == "rss":
             def sample():
                 while not stop.is_set():
-                    samples.append((time.perf_counter(), proc_status(srv.pid)["VmRSS"] / 1024))
+                    st = proc_status(srv.pid)
+                    samples.append((time.perf_counter(), st["VmRSS"] / 1024, st.get("RssAnon", 0) / 1024,
+                                    st.get("RssFile", 0) / 1024, st.get("Threads", 0)))
                     time.sleep(0.01)
             threading.Thread(target=sample, daemon=True).start()
         t0, cpu0 = time.perf_counter(), srv.cpu()
@@ -116,8 +118,9 @@ def main():
               f"{srv.cpu() - cpu0:.1f} s; VmHWM {srv.mem()['VmHWM'] / 1024:.1f} MiB", flush=True)
         stop.set()
         if samples:
-            for t, rss in samples[::max(1, len(samples) // 40)]:
-                print(f"  {t - samples[0][0]:6.2f} s  VmRSS {rss:7.1f} MiB")
+            for t, rss, anon, file, threads in samples[::max(1, len(samples) // 40)]:
+                print(f"  {t - samples[0][0]:6.2f} s  VmRSS {rss:7.1f} MiB (anon {anon:6.1f}, file {file:5.1f})"
+                      f"  threads {threads:4.0f}")
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)

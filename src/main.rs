@@ -34,7 +34,10 @@ fn init_logging(config: &Config) {
     // sqlx logs every statement at info; its errors reach us as errors anyway.
     let default = format!("{},sqlx=warn", config.log.level);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journald gets plain text (and the access
+    // line costs less without them).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match config.log.format {
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),

@@ -30,7 +30,7 @@ use crate::{
 /// Opens (and migrates) the database named by the configuration.
 pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     tokio::fs::create_dir_all(&config.data_dir).await?;
-    let db = Db::connect(&config.database_url()).await?;
+    let db = Db::connect_with(&config.database_url(), config.database.max_connections).await?;
     db.migrate().await?;
     Ok(db)
 }

@@ -55,6 +55,10 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// File holding `url` (it may carry a password). Default unset.
     pub url_file: Option<PathBuf>,
+    /// Most connections in the pool. Default: on SQLite twice the cores, at least 4 and at
+    /// most 16 (one writer at a time, and each connection keeps a page cache, a statement
+    /// cache and a worker thread); on PostgreSQL 16.
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -626,6 +630,11 @@ impl Config {
             && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return bad("database.url must be sqlite:… or postgres://…".into());
+        }
+        if let Some(n) = self.database.max_connections
+            && !(1..=1000).contains(&n)
+        {
+            return bad(format!("database.max_connections: {n} must be 1 to 1000"));
         }
         if self.storage.kind == StorageKind::S3 && self.storage.s3.bucket.is_empty() {
             return bad("storage.s3.bucket is required when storage.kind = \"s3\"".into());

@@ -52,8 +52,15 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 impl Db {
-    /// Connects (creating a SQLite file if needed); does not migrate.
+    /// Connects (creating a SQLite file if needed) with the default pool size; does not
+    /// migrate.
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        Db::connect_with(url, None).await
+    }
+
+    /// Connects with at most `max_connections` (`database.max_connections`; `None`: the
+    /// dialect's default, see [`default_max_connections`]); does not migrate.
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let url = if url.starts_with("sqlite:") && !url.contains("mode=") {
             format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
@@ -63,10 +70,11 @@ impl Db {
         let opts = AnyConnectOptions::from_str(&url)?;
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(16)
+            .max_connections(max_connections.unwrap_or_else(|| default_max_connections(sqlite)))
             .acquire_timeout(Duration::from_secs(30))
-            // A burst opens up to 16 connections (each SQLite one with its own page cache
-            // and worker thread); close those idle for a minute so the memory goes back.
+            // A burst opens every connection the pool allows (each SQLite one with its own
+            // page cache and worker thread); close those idle for a minute so the memory
+            // goes back.
             .idle_timeout(Duration::from_secs(60))
             // sqlx pings a connection before lending it out: one more round trip to the
             // connection's worker thread per query (16 % of a manifest GET's time on
@@ -122,6 +130,19 @@ impl Db {
     pub(crate) fn note_removal(&self) {
         self.removals.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// The pool size when `database.max_connections` is unset. SQLite writes one transaction at
+/// a time and its connections add no CPU the machine lacks, while each holds up to 512 KiB
+/// of page cache, up to sqlx's 100 prepared statements and a worker thread: twice the
+/// cores, between 4 and 16 (64 parallel uploads on 2 cores peaked ~10 MiB lower with 4
+/// than with 16, at the same throughput). PostgreSQL keeps 16.
+pub fn default_max_connections(sqlite: bool) -> u32 {
+    if !sqlite {
+        return 16;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    (2 * cores).clamp(4, 16)
 }
 
 /// Current time in unix seconds.
