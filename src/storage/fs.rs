@@ -18,11 +18,23 @@ use tokio_util::io::ReaderStream;
 use super::Key;
 use crate::{digest::Digest, names::UploadId};
 
-/// The one buffer of an upload in flight: body frames are copied into it, and when it is
-/// full it goes to the blocking pool, is written with `std::fs::File` and comes back to be
-/// filled again. No second copy (a tokio `File` keeps its own), so 64 parallel uploads hold
-/// 8 MiB of buffers.
-const WRITE_BUFFER: usize = 128 << 10;
+/// Memory for the write buffers of all filesystem uploads in flight together. Each upload
+/// fills one buffer while the previous one is written on the blocking pool (so hashing and
+/// receiving go on during the write), and their size is this budget shared among the
+/// uploads open when the upload's writer is made: a lone 1 GiB push writes 256 KiB at a
+/// time, 64 parallel ones 32 KiB, and their peak memory stays flat in concurrency.
+const WRITE_BUDGET: usize = 4 << 20;
+/// Bounds of one write buffer (see [`WRITE_BUDGET`]).
+const WRITE_BUFFER_MIN: usize = 32 << 10;
+const WRITE_BUFFER_MAX: usize = 256 << 10;
+/// Filesystem upload writers alive in this process.
+static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The size of each of the two buffers of a new writer when `writers` are alive with it.
+fn write_buffer_size(writers: usize) -> usize {
+    (WRITE_BUDGET / (2 * writers.max(1))).clamp(WRITE_BUFFER_MIN, WRITE_BUFFER_MAX)
+}
+
 /// Every this many bytes written, an `fdatasync` starts in the background (at most one at a
 /// time per upload), so dirty pages go to disk while the body arrives and the sync before a
 /// checkpoint or the publish finds little left to write.
@@ -156,7 +168,7 @@ impl FsStore {
     /// The upload's data, streamed (only to re-hash with another algorithm).
     pub async fn upload_stream(&self, id: &UploadId) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
         let file = File::open(self.path(Key::UploadData(id))).await?;
-        Ok(ReaderStream::with_capacity(file, WRITE_BUFFER).boxed())
+        Ok(ReaderStream::with_capacity(file, WRITE_BUFFER_MAX).boxed())
     }
 
     /// Moves a verified upload into place under its digest. If the blob is already
@@ -324,12 +336,7 @@ impl FsLock {
             Ok(Some(file))
         })
         .await?;
-        Ok(file.map(|file| FsWriter {
-            file: Arc::new(file),
-            buf: Vec::with_capacity(WRITE_BUFFER),
-            unsynced: 0,
-            syncing: None,
-        }))
+        Ok(file.map(FsWriter::new))
     }
 }
 
@@ -362,41 +369,66 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
-/// Appends to one upload's data file through one [`WRITE_BUFFER`] buffer (see there). The
-/// file is shared with the background `fdatasync` (its `flock` lasts as long as either).
+/// Appends to one upload's data file through two buffers (see [`WRITE_BUDGET`]): one is
+/// filled while the other is written. The file is shared with the write and the
+/// background `fdatasync` in flight (its `flock` lasts as long as any of them).
 pub struct FsWriter {
     file: Arc<std::fs::File>,
+    /// The buffer being filled.
     buf: Vec<u8>,
-    /// Bytes written since the last `fdatasync` started.
+    /// Its size: a full buffer is handed to the blocking pool.
+    cap: usize,
+    /// The write of the previous buffer, which gives that buffer back.
+    writing: Option<JoinHandle<io::Result<Vec<u8>>>>,
+    /// Bytes handed to the file since the last `fdatasync` started.
     unsynced: u64,
     /// The background `fdatasync` in flight, if any.
     syncing: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl FsWriter {
+    fn new(file: std::fs::File) -> FsWriter {
+        let writers = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let cap = write_buffer_size(writers);
+        FsWriter { file: Arc::new(file), buf: Vec::with_capacity(cap), cap, writing: None, unsynced: 0, syncing: None }
+    }
+
     pub async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let take = (WRITE_BUFFER - self.buf.len()).min(data.len());
+            let take = (self.cap - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buf.len() == WRITE_BUFFER {
+            if self.buf.len() == self.cap {
                 self.write_buffer().await?;
             }
         }
         Ok(())
     }
 
-    /// Writes the buffer to the file on the blocking pool and takes it back, emptied; starts
+    /// Waits for the write in flight, if any, and takes its buffer back, emptied.
+    async fn written(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self.writing.take() {
+            None => Ok(None),
+            Some(running) => {
+                let mut buf = running.await.map_err(io::Error::other)??;
+                buf.clear();
+                Ok(Some(buf))
+            }
+        }
+    }
+
+    /// Hands the buffer to the blocking pool to be written after the previous one (waited
+    /// for first, so writes stay in order), and goes on with that previous buffer; starts
     /// a background `fdatasync` every [`SYNC_EVERY`] bytes.
     async fn write_buffer(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let (file, buf) = (self.file.clone(), std::mem::take(&mut self.buf));
-        let mut buf = blocking(move || (&*file).write_all(&buf).map(|()| buf)).await?;
-        self.unsynced += buf.len() as u64;
-        buf.clear();
-        self.buf = buf;
+        let spare = self.written().await?.unwrap_or_else(|| Vec::with_capacity(self.cap));
+        let full = std::mem::replace(&mut self.buf, spare);
+        self.unsynced += full.len() as u64;
+        let file = self.file.clone();
+        self.writing = Some(tokio::task::spawn_blocking(move || (&*file).write_all(&full).map(|()| full)));
         if self.unsynced >= SYNC_EVERY {
             match &self.syncing {
                 Some(running) if !running.is_finished() => {}
@@ -425,6 +457,9 @@ impl FsWriter {
     /// background `fdatasync`.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.write_buffer().await?;
+        if let Some(buf) = self.written().await? {
+            self.buf = buf;
+        }
         self.sync_done().await
     }
 
@@ -435,5 +470,11 @@ impl FsWriter {
         blocking(move || file.sync_data()).await?;
         self.unsynced = 0;
         Ok(())
+    }
+}
+
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        WRITERS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
