@@ -8,10 +8,12 @@
 //! the caller gets [`Busy`] at once (the HTTP layers answer 429 with `Retry-After`).
 
 use std::sync::{
-    Arc, Mutex, OnceLock,
-    mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel},
+    OnceLock,
+    atomic::{AtomicUsize, Ordering},
 };
 use std::time::Duration;
+
+use flume::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, Version,
@@ -51,7 +53,7 @@ impl Default for PoolSize {
 type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 struct Pool {
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -73,10 +75,9 @@ impl Pool {
     }
 
     fn start(size: PoolSize) -> Pool {
-        let (tx, rx) = sync_channel::<Job>(size.queue.max(1));
-        let rx = Arc::new(Mutex::new(rx));
+        let (tx, rx) = flume::bounded::<Job>(size.queue.max(1));
         for i in 0..size.workers.max(1) {
-            let rx = Arc::clone(&rx);
+            let rx = rx.clone();
             let spawned = std::thread::Builder::new().name(format!("berth-argon2-{i}")).spawn(move || worker(&rx));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "starting a password hashing thread failed");
@@ -103,19 +104,34 @@ impl Pool {
 /// server holds none of it.
 const KEEP_BUFFER: Duration = Duration::from_secs(2);
 
-fn worker(rx: &Mutex<Receiver<Job>>) {
+/// Pool threads holding an argon2 buffer.
+static BUFFERS_HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Each thread waits on the shared queue on its own (a multi-consumer channel), so each
+/// one's `KEEP_BUFFER` runs out whatever the others do. With one receiver behind a mutex,
+/// a thread holding a buffer waited for the lock, untimed, while an idle one waited for
+/// jobs under it: a 12 MiB buffer stayed for the life of an idle server.
+fn worker(rx: &Receiver<Job>) {
     let mut mem: Vec<Block> = Vec::new();
     loop {
-        // The lock is held only while waiting for the next job, never while hashing.
-        let job = match rx.lock() {
-            Ok(rx) if mem.is_empty() => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Ok(rx) => rx.recv_timeout(KEEP_BUFFER),
-            Err(_) => return,
+        let job = if mem.is_empty() {
+            rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+        } else {
+            rx.recv_timeout(KEEP_BUFFER)
         };
         match job {
-            Ok(job) => job(&mut mem),
+            Ok(job) => {
+                let had = !mem.is_empty();
+                job(&mut mem);
+                if !had && !mem.is_empty() {
+                    BUFFERS_HELD.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             // Large enough to be its own mapping, so freeing it returns it to the system.
-            Err(RecvTimeoutError::Timeout) => mem = Vec::new(),
+            Err(RecvTimeoutError::Timeout) => {
+                mem = Vec::new();
+                BUFFERS_HELD.fetch_sub(1, Ordering::Relaxed);
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
@@ -220,6 +236,28 @@ mod tests {
     use super::*;
     use argon2::PasswordHasher;
 
+    /// After a burst that gives every pool thread a buffer, an idle pool gives them all
+    /// back (the old shared-receiver pool kept one for good). Other tests of this binary
+    /// may hash meanwhile, so this waits for the count to reach zero, well past
+    /// `KEEP_BUFFER`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idle_pool_gives_every_buffer_back() {
+        let burst: Vec<_> = (0..8).map(|i| tokio::spawn(hash(format!("burst {i}")))).collect();
+        for h in burst {
+            h.await.unwrap().unwrap();
+        }
+        assert!(BUFFERS_HELD.load(Ordering::Relaxed) > 0, "the burst left buffers to give back");
+        let deadline = std::time::Instant::now() + KEEP_BUFFER * 8;
+        while BUFFERS_HELD.load(Ordering::Relaxed) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} argon2 buffers still held",
+                BUFFERS_HELD.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     #[tokio::test]
     async fn hash_and_verify() {
         let h = hash("s3cret".into()).await.unwrap();
@@ -242,6 +280,8 @@ mod tests {
             Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password(b"pw", &salt).unwrap().to_string();
         assert_eq!(verify("pw".into(), phc).await, Ok(true));
     }
+
+    use std::sync::{Arc, Mutex, mpsc::Receiver};
 
     #[tokio::test]
     async fn a_full_pool_refuses_at_once() {

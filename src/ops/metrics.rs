@@ -34,6 +34,7 @@ pub const GC_DURATION: &str = "berth_gc_duration_seconds";
 pub const INTERNAL_ERRORS: &str = "berth_internal_errors_total";
 pub const DIRECTORY_CHECKS: &str = "berth_directory_checks_total";
 pub const DIRECTORY_DURATION: &str = "berth_directory_check_duration_seconds";
+pub const ALLOCATOR: &str = "berth_allocator_bytes";
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -92,6 +93,34 @@ fn describe() {
     describe_counter!(DIRECTORY_CHECKS, "Directory (LDAP) checks by kind and result");
     describe_histogram!(DIRECTORY_DURATION, metrics::Unit::Seconds, "Duration of directory (LDAP) checks");
     describe_counter!(INTERNAL_ERRORS, "Internal errors by source (database, storage, other)");
+    describe_gauge!(
+        ALLOCATOR,
+        metrics::Unit::Bytes,
+        "jemalloc's statistics at the scrape: allocated (live objects), active (their pages), \
+         resident (pages the allocator holds in RAM, freed ones not yet returned included), \
+         metadata, retained (address space kept unmapped)"
+    );
+}
+
+/// Reads jemalloc's statistics into [`ALLOCATOR`] gauges (the binary's allocator; in a
+/// test binary, which keeps the system allocator, they cover little).
+fn allocator_gauges() {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    if epoch::advance().is_err() {
+        return;
+    }
+    let reads: [(&'static str, fn() -> tikv_jemalloc_ctl::Result<usize>); 5] = [
+        ("allocated", stats::allocated::read),
+        ("active", stats::active::read),
+        ("resident", stats::resident::read),
+        ("metadata", stats::metadata::read),
+        ("retained", stats::retained::read),
+    ];
+    for (kind, read) in reads {
+        if let Ok(v) = read() {
+            gauge!(ALLOCATOR, "kind" => kind).set(v as f64);
+        }
+    }
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
@@ -111,7 +140,10 @@ pub async fn render(token: Option<Arc<str>>, headers: HeaderMap) -> Response {
         }
     }
     match HANDLE.get().cloned().flatten() {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
+        Some(h) => {
+            allocator_gauges();
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
