@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from _common import BenchError, free_port, wait_port_closed
+from _common import BenchError, free_port, run_hey, wait_port_closed
 from shapes import timed_gets
 
 
@@ -69,13 +69,16 @@ http {{
 """
 
 
-def sendfile_ceiling_mbs(path, workdir):
+def sendfile_ceiling_mbs(path, workdir, hey_secs=0):
     """GET of the file at `path` from nginx (sendfile on, one worker, started here on a
     free port and stopped by PID), with the same client and method as the blob pulls.
-    Returns None when nginx is not installed (apt-get install -y nginx-light)."""
+    With `hey_secs`, the same nginx then answers `hey` HEADs of a 1 KiB file at 64
+    connections for that long: the latency floor of the manifest HEAD shape on this
+    machine (the load generator shares its cores). Returns (MB/s, hey's figures or None),
+    or (None, None) when nginx is not installed (apt-get install -y nginx-light)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if not nginx:
-        return None
+        return None, None
     ndir = os.path.join(workdir, "nginx")
     os.makedirs(ndir, exist_ok=True)
     port = free_port()
@@ -97,7 +100,17 @@ def sendfile_ceiling_mbs(path, workdir):
                 if time.time() > deadline or proc.poll() is not None:
                     raise
                 time.sleep(0.1)
-        return timed_gets("127.0.0.1", port, url, {}, size)["mbs"]
+        mbs = timed_gets("127.0.0.1", port, url, {}, size)["mbs"]
+        hey = None
+        if hey_secs:
+            small = os.path.join(os.path.dirname(path), "hey-floor.json")
+            with open(small, "wb") as f:
+                f.write(os.urandom(1024))
+            try:
+                hey = run_hey(f"http://127.0.0.1:{port}/hey-floor.json", secs=hey_secs, conns=64, method="HEAD")
+            finally:
+                os.unlink(small)
+        return mbs, hey
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)

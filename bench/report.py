@@ -148,7 +148,9 @@ def targets(args, med, lim, logins_text, failed):
     row("manifest GET by tag, 64 conns (wrk)", "get", "≥ 18,000", lambda b, d: b >= 18000, "req/s")
     row("manifest GET p99 (wrk)", "get_p99", "≤ 5", lambda b, d: b <= 5, "ms")
     row("manifest HEAD by tag, 64 conns (hey)", "head", "≥ 18,000", lambda b, d: b >= 18000, "req/s")
-    row("manifest HEAD p99 (hey)", "head_p99", "≤ 5", lambda b, d: b <= 5, "ms")
+    floor = lim.get("hey_head_p99")
+    row("manifest HEAD p99 (hey)", "head_p99", f"≤ 5 (nginx's floor here: {floor:.1f})" if floor else "≤ 5",
+        lambda b, d: b <= 5, "ms")
     row(f"{args.tags} tags created", "tags", "≥ 2,750", lambda b, d: b >= 2750, "tags/s")
     row("full tag list", "tags_full", "≤ Distribution's", lambda b, d: d is not None and b <= d, "ms")
     small, big = med("berth", "page_small"), med("berth", "page_big")
@@ -190,7 +192,7 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
 
     failed = {k: sum(r["failed"] for r in rs) for k, rs in by.items() if rs}
     lim = {k: statistics.median([x[k] for x in lims if x.get(k)]) if any(x.get(k) for x in lims) else None
-           for k in ("sha256", "dd", "sendfile")}
+           for k in ("sha256", "dd", "sendfile", "hey_head_p99", "hey_head_rps")}
 
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "log", "-1",
@@ -218,6 +220,9 @@ def render(args, kinds, rounds, lims, logins_text, logins_rc, cmd):
                [f"loopback sendfile GET, {fmt_size(args.size)}", _f(lim["sendfile"]),
                 "nginx (`sendfile on`, one worker) serving the dd file; median of 3 GETs, read as the pulls are"],
            ]), "",
+           "Latency floor of the HEAD shape: the same nginx answering `hey -c 64 -m HEAD` for a 1 KiB "
+           f"file, {args.wrk_secs} s: p99 {_f(lim['hey_head_p99'], 'ms')} ms at {_f(lim['hey_head_rps'], 'req/s')} req/s "
+           "(hey and the server share the machine's cores, so no server answers faster here).", "",
            "## Every figure: min / median / max", ""]
     rows = []
     for key, label, unit, _ in figs:

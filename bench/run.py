@@ -137,11 +137,13 @@ def run_limits(args, workdir, sha):
     out = {"sha256": sha}
     out["dd"], path = limits.dd_fdatasync_mbs(workdir, args.size)
     try:
-        out["sendfile"] = limits.sendfile_ceiling_mbs(path, workdir)
+        out["sendfile"], hey = limits.sendfile_ceiling_mbs(path, workdir, args.wrk_secs if wanted(args, "manifests") else 0)
     finally:
         os.unlink(path)
+    out["hey_head_p99"] = hey and hey["p99_ms"]
+    out["hey_head_rps"] = hey and hey["rate"]
     log(f"limits: sha256 {out['sha256']:.0f} MB/s, dd fdatasync {out['dd']:.0f} MB/s, "
-        f"sendfile GET {out['sendfile'] or 0:.0f} MB/s")
+        f"sendfile GET {out['sendfile'] or 0:.0f} MB/s, nginx HEAD p99 (hey) {out['hey_head_p99'] or 0:.2f} ms")
     return out
 
 
