@@ -135,7 +135,7 @@ impl Db {
 /// The pool size when `database.max_connections` is unset. SQLite writes one transaction at
 /// a time and its connections add no CPU the machine lacks, while each holds up to 512 KiB
 /// of page cache, up to sqlx's 100 prepared statements and a worker thread: twice the
-/// cores, between 4 and 16 (64 parallel uploads on 2 cores peaked ~10 MiB lower with 4
+/// cores, between 4 and 16 (64 parallel uploads on 2 cores peaked 2-3 MiB lower with 4
 /// than with 16, at the same throughput). PostgreSQL keeps 16.
 pub fn default_max_connections(sqlite: bool) -> u32 {
     if !sqlite {

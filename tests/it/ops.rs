@@ -1,6 +1,6 @@
 //! The operational surface against a real server on port 0: health and readiness (also
 //! with PostgreSQL stopped and started again), Prometheus metrics after traffic, request
-//! ids, the per-address login throttle (with and without a trusted proxy), and the limits
+//! ids, the allocator figures, the per-address login throttle (with and without a trusted proxy), and the limits
 //! (header size, request deadline, uploads per principal).
 //!
 //! The metrics recorder is process-wide, so metric assertions are lower bounds.
@@ -311,4 +311,19 @@ async fn uploads_per_principal() {
     let rest = [7u8; 1000];
     let r = s.finish_upload(&admin, &location, &sha256_digest(&[7u8; 2000]), &rest).await;
     assert_eq!(r.status(), 201);
+}
+
+/// The allocator's own figures are in `/metrics`, read at the scrape: live bytes are
+/// positive and never more than the pages holding them, nor those more than resident.
+#[tokio::test]
+async fn metrics_carry_the_allocator_figures() {
+    let s = TestServer::start().await;
+    let m = metrics_text(&s).await;
+    let get =
+        |kind: &str| sample(&m, "berth_allocator_bytes", &[("kind", kind)]).unwrap_or_else(|| panic!("{kind}: {m}"));
+    let (allocated, active, resident) = (get("allocated"), get("active"), get("resident"));
+    assert!(allocated > 0.0, "{m}");
+    assert!(allocated <= active && active <= resident, "allocated {allocated}, active {active}, resident {resident}");
+    get("metadata");
+    get("retained");
 }
