@@ -109,7 +109,8 @@ fn allocator_gauges() {
     if epoch::advance().is_err() {
         return;
     }
-    let reads: [(&'static str, fn() -> tikv_jemalloc_ctl::Result<usize>); 5] = [
+    type Read = fn() -> tikv_jemalloc_ctl::Result<usize>;
+    let reads: [(&'static str, Read); 5] = [
         ("allocated", stats::allocated::read),
         ("active", stats::active::read),
         ("resident", stats::resident::read),
