@@ -21,8 +21,10 @@ use crate::{digest::Digest, names::UploadId};
 /// Memory for the write buffers of all filesystem uploads in flight together. Each upload
 /// fills one buffer while the previous one is written on the blocking pool (so hashing and
 /// receiving go on during the write), and their size is this budget shared among the
-/// uploads open when the upload's writer is made: a lone 1 GiB push writes 256 KiB at a
-/// time, 64 parallel ones 32 KiB, and their peak memory stays flat in concurrency.
+/// uploads open at the time: a lone 1 GiB push writes 256 KiB at a time, 64 parallel ones
+/// 32 KiB, and their peak memory stays flat in concurrency. The size is looked at again
+/// whenever a buffer comes back from its write, so uploads that started alone give their
+/// large buffers up within two writes once many others have started.
 const WRITE_BUDGET: usize = 4 << 20;
 /// Bounds of one write buffer (see [`WRITE_BUDGET`]).
 const WRITE_BUFFER_MIN: usize = 32 << 10;
@@ -30,7 +32,7 @@ const WRITE_BUFFER_MAX: usize = 256 << 10;
 /// Filesystem upload writers alive in this process.
 static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// The size of each of the two buffers of a new writer when `writers` are alive with it.
+/// The size of each of an upload's two buffers while `writers` uploads are open.
 fn write_buffer_size(writers: usize) -> usize {
     (WRITE_BUDGET / (2 * writers.max(1))).clamp(WRITE_BUFFER_MIN, WRITE_BUFFER_MAX)
 }
@@ -376,7 +378,7 @@ pub struct FsWriter {
     file: Arc<std::fs::File>,
     /// The buffer being filled.
     buf: Vec<u8>,
-    /// Its size: a full buffer is handed to the blocking pool.
+    /// How far it is filled before it goes to the blocking pool (its capacity).
     cap: usize,
     /// The write of the previous buffer, which gives that buffer back.
     writing: Option<JoinHandle<io::Result<Vec<u8>>>>,
@@ -395,10 +397,10 @@ impl FsWriter {
 
     pub async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let take = (self.cap - self.buf.len()).min(data.len());
+            let take = self.cap.saturating_sub(self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
             data = &data[take..];
-            if self.buf.len() == self.cap {
+            if self.buf.len() >= self.cap {
                 self.write_buffer().await?;
             }
         }
@@ -417,6 +419,19 @@ impl FsWriter {
         }
     }
 
+    /// The buffer to fill next: `back` (from the last write) unless the share of
+    /// [`WRITE_BUDGET`] moved well away from its size since, then one of the new size.
+    fn next_buffer(&mut self, back: Option<Vec<u8>>) -> Vec<u8> {
+        let want = write_buffer_size(WRITERS.load(std::sync::atomic::Ordering::Relaxed));
+        let buf = match back {
+            Some(buf) if buf.capacity() <= 2 * want && buf.capacity() >= want / 2 => buf,
+            _ => Vec::with_capacity(want),
+        };
+        // Filled up to its own size, so it never grows.
+        self.cap = buf.capacity();
+        buf
+    }
+
     /// Hands the buffer to the blocking pool to be written after the previous one (waited
     /// for first, so writes stay in order), and goes on with that previous buffer; starts
     /// a background `fdatasync` every [`SYNC_EVERY`] bytes.
@@ -424,7 +439,8 @@ impl FsWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let spare = self.written().await?.unwrap_or_else(|| Vec::with_capacity(self.cap));
+        let back = self.written().await?;
+        let spare = self.next_buffer(back);
         let full = std::mem::replace(&mut self.buf, spare);
         self.unsynced += full.len() as u64;
         let file = self.file.clone();
@@ -457,8 +473,9 @@ impl FsWriter {
     /// background `fdatasync`.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.write_buffer().await?;
-        if let Some(buf) = self.written().await? {
-            self.buf = buf;
+        let back = self.written().await?;
+        if back.is_some() {
+            self.buf = self.next_buffer(back);
         }
         self.sync_done().await
     }
