@@ -7,6 +7,7 @@ mod cache;
 mod catalog;
 mod fsck;
 mod gc;
+mod hashing;
 mod manifests;
 mod mark;
 pub mod policy;

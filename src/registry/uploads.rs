@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use super::{BoxError, Caller, Registry, RegistryError, Result};
+use super::{BoxError, Caller, Registry, RegistryError, Result, hashing::BodyHasher};
 use crate::{
     db::{blobs, uploads},
     digest::{Algorithm, Digest, Hasher},
@@ -193,7 +193,7 @@ impl Registry {
         &self,
         id: &UploadId,
         offset: u64,
-        mut hasher: Hasher,
+        hasher: Hasher,
         mut writer: UploadWriter,
         mut body: S,
         rules: ChunkRules,
@@ -201,6 +201,7 @@ impl Registry {
     where
         S: Stream<Item = std::result::Result<Bytes, BoxError>> + Unpin,
     {
+        let mut hasher = BodyHasher::new(hasher);
         let mut recorded = offset;
         let mut pos = offset;
         let mut failure = None;
@@ -212,11 +213,11 @@ impl Registry {
                     break;
                 }
             };
-            hasher.update(&chunk);
             writer.write(&chunk).await?;
             pos += chunk.len() as u64;
+            hasher.update(chunk).await;
             if rules.exact.is_none() && pos - recorded >= CHECKPOINT_BYTES {
-                self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
+                self.checkpoint(id, &mut writer, recorded, pos, hasher.hasher().await).await?;
                 recorded = pos;
             }
         }
@@ -227,11 +228,11 @@ impl Registry {
         }
         // Keep what arrived even if the body broke off: the client resumes from here.
         if pos != recorded && !(rules.completing && failure.is_none()) {
-            self.checkpoint(id, &mut writer, recorded, pos, &hasher).await?;
+            self.checkpoint(id, &mut writer, recorded, pos, hasher.hasher().await).await?;
         }
         match failure {
             Some(e) => Err(RegistryError::BodyRead(e)),
-            None => Ok((pos, hasher, writer)),
+            None => Ok((pos, hasher.finish().await, writer)),
         }
     }
 
