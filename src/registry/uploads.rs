@@ -213,8 +213,8 @@ impl Registry {
                     break;
                 }
             };
-            writer.write(&chunk).await?;
             pos += chunk.len() as u64;
+            writer.write(chunk.clone()).await?;
             hasher.update(chunk).await;
             if rules.exact.is_none() && pos - recorded >= CHECKPOINT_BYTES {
                 self.checkpoint(id, &mut writer, recorded, pos, hasher.hasher().await).await?;

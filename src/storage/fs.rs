@@ -7,7 +7,7 @@ use std::{
     sync::Arc,
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, stream::BoxStream};
 use tokio::{
     fs::{self, File, OpenOptions},
@@ -18,21 +18,20 @@ use tokio_util::io::ReaderStream;
 use super::Key;
 use crate::{digest::Digest, names::UploadId};
 
-/// Memory for the write buffers of all filesystem uploads in flight together. Each upload
-/// fills one buffer while the previous one is written on the blocking pool (so hashing and
-/// receiving go on during the write), and their size is this budget shared among the
-/// uploads open at the time: a lone 1 GiB push writes 256 KiB at a time, 64 parallel ones
-/// 32 KiB, and their peak memory stays flat in concurrency. The size is looked at again
-/// whenever a buffer comes back from its write, so uploads that started alone give their
-/// large buffers up within two writes once many others have started.
+/// Memory for the body bytes all filesystem uploads hold for writing, together. Each upload
+/// gathers frames while the previous ones are written on the blocking pool (so hashing and
+/// receiving go on during the write), up to this budget shared among the uploads open at
+/// the time: a lone 1 GiB push writes 256 KiB at a time, 64 parallel ones 32 KiB, and
+/// their peak memory stays flat in concurrency. The share is taken again at every write.
 const WRITE_BUDGET: usize = 4 << 20;
-/// Bounds of one write buffer (see [`WRITE_BUDGET`]).
+/// Bounds of one write (see [`WRITE_BUDGET`]).
 const WRITE_BUFFER_MIN: usize = 32 << 10;
 const WRITE_BUFFER_MAX: usize = 256 << 10;
 /// Filesystem upload writers alive in this process.
 static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// The size of each of an upload's two buffers while `writers` uploads are open.
+/// How much an upload gathers per write (it holds up to twice that: one write in flight)
+/// while `writers` uploads are open.
 fn write_buffer_size(writers: usize) -> usize {
     (WRITE_BUDGET / (2 * writers.max(1))).clamp(WRITE_BUFFER_MIN, WRITE_BUFFER_MAX)
 }
@@ -371,80 +370,107 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
-/// Appends to one upload's data file through two buffers (see [`WRITE_BUDGET`]): one is
-/// filled while the other is written. The file is shared with the write and the
-/// background `fdatasync` in flight (its `flock` lasts as long as any of them).
+/// Appends to one upload's data file. The body's frames are kept as they arrived (no copy)
+/// until [`WRITE_BUDGET`]'s share of them is gathered; then they are written with one
+/// `writev` on the blocking pool while the next ones gather (frames under [`SMALL_FRAME`]
+/// are copied together first, so a body of tiny chunks does not become a long list). The
+/// file is shared with the write and the background `fdatasync` in flight (its `flock`
+/// lasts as long as any of them).
 pub struct FsWriter {
     file: Arc<std::fs::File>,
-    /// The buffer being filled.
-    buf: Vec<u8>,
-    /// How far it is filled before it goes to the blocking pool (its capacity).
+    /// Frames gathered for the next write, in order.
+    parts: Vec<Bytes>,
+    /// Small frames copied together, to be the next part.
+    small: BytesMut,
+    /// Bytes in `parts` and `small`.
+    gathered: usize,
+    /// How much is gathered before it goes to the blocking pool.
     cap: usize,
-    /// The write of the previous buffer, which gives that buffer back.
-    writing: Option<JoinHandle<io::Result<Vec<u8>>>>,
+    /// The write of the previous parts.
+    writing: Option<JoinHandle<io::Result<()>>>,
     /// Bytes handed to the file since the last `fdatasync` started.
     unsynced: u64,
     /// The background `fdatasync` in flight, if any.
     syncing: Option<JoinHandle<io::Result<()>>>,
 }
 
+/// Frames shorter than this are copied together rather than kept one by one.
+const SMALL_FRAME: usize = 16 << 10;
+
+/// Writes every byte of `parts`, in order, with as few `writev` calls as the kernel allows.
+fn write_parts(mut file: &std::fs::File, parts: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = parts.iter().map(|p| io::IoSlice::new(p)).collect();
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        match file.write_vectored(left) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 impl FsWriter {
     fn new(file: std::fs::File) -> FsWriter {
         let writers = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        let cap = write_buffer_size(writers);
-        FsWriter { file: Arc::new(file), buf: Vec::with_capacity(cap), cap, writing: None, unsynced: 0, syncing: None }
-    }
-
-    pub async fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let take = self.cap.saturating_sub(self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() >= self.cap {
-                self.write_buffer().await?;
-            }
+        FsWriter {
+            file: Arc::new(file),
+            parts: Vec::new(),
+            small: BytesMut::new(),
+            gathered: 0,
+            cap: write_buffer_size(writers),
+            writing: None,
+            unsynced: 0,
+            syncing: None,
         }
-        Ok(())
     }
 
-    /// Waits for the write in flight, if any, and takes its buffer back, emptied.
-    async fn written(&mut self) -> io::Result<Option<Vec<u8>>> {
+    /// Appends a frame of the body, kept without a copy unless it is small.
+    pub async fn write_bytes(&mut self, frame: Bytes) -> io::Result<()> {
+        self.gathered += frame.len();
+        if frame.len() < SMALL_FRAME {
+            self.small.extend_from_slice(&frame);
+        } else {
+            if !self.small.is_empty() {
+                self.parts.push(self.small.split().freeze());
+            }
+            self.parts.push(frame);
+        }
+        self.gather_done().await
+    }
+
+    async fn gather_done(&mut self) -> io::Result<()> {
+        if self.gathered >= self.cap { self.write_buffer().await } else { Ok(()) }
+    }
+
+    /// Waits for the write in flight, if any.
+    async fn written(&mut self) -> io::Result<()> {
         match self.writing.take() {
-            None => Ok(None),
-            Some(running) => {
-                let mut buf = running.await.map_err(io::Error::other)??;
-                buf.clear();
-                Ok(Some(buf))
-            }
+            None => Ok(()),
+            Some(running) => running.await.map_err(io::Error::other)?,
         }
     }
 
-    /// The buffer to fill next: `back` (from the last write) unless the share of
-    /// [`WRITE_BUDGET`] moved well away from its size since, then one of the new size.
-    fn next_buffer(&mut self, back: Option<Vec<u8>>) -> Vec<u8> {
-        let want = write_buffer_size(WRITERS.load(std::sync::atomic::Ordering::Relaxed));
-        let buf = match back {
-            Some(buf) if buf.capacity() <= 2 * want && buf.capacity() >= want / 2 => buf,
-            _ => Vec::with_capacity(want),
-        };
-        // Filled up to its own size, so it never grows.
-        self.cap = buf.capacity();
-        buf
-    }
-
-    /// Hands the buffer to the blocking pool to be written after the previous one (waited
-    /// for first, so writes stay in order), and goes on with that previous buffer; starts
-    /// a background `fdatasync` every [`SYNC_EVERY`] bytes.
+    /// Hands what is gathered to the blocking pool to be written after the previous write
+    /// (waited for first, so writes stay in order); starts a background `fdatasync` every
+    /// [`SYNC_EVERY`] bytes. The next gathering's size is the budget's share for the
+    /// uploads open now.
     async fn write_buffer(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.gathered == 0 {
             return Ok(());
         }
-        let back = self.written().await?;
-        let spare = self.next_buffer(back);
-        let full = std::mem::replace(&mut self.buf, spare);
-        self.unsynced += full.len() as u64;
+        self.written().await?;
+        if !self.small.is_empty() {
+            self.parts.push(self.small.split().freeze());
+        }
+        let parts = std::mem::take(&mut self.parts);
+        self.unsynced += self.gathered as u64;
+        self.gathered = 0;
+        self.cap = write_buffer_size(WRITERS.load(std::sync::atomic::Ordering::Relaxed));
         let file = self.file.clone();
-        self.writing = Some(tokio::task::spawn_blocking(move || (&*file).write_all(&full).map(|()| full)));
+        self.writing = Some(tokio::task::spawn_blocking(move || write_parts(&file, &parts)));
         if self.unsynced >= SYNC_EVERY {
             match &self.syncing {
                 Some(running) if !running.is_finished() => {}
@@ -473,10 +499,7 @@ impl FsWriter {
     /// background `fdatasync`.
     pub async fn flush(&mut self) -> io::Result<()> {
         self.write_buffer().await?;
-        let back = self.written().await?;
-        if back.is_some() {
-            self.buf = self.next_buffer(back);
-        }
+        self.written().await?;
         self.sync_done().await
     }
 
@@ -493,5 +516,46 @@ impl FsWriter {
 impl Drop for FsWriter {
     fn drop(&mut self) {
         WRITERS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames of every kind (tiny ones copied together, large ones kept, a mix past the
+    /// write size, more than `writev` takes at once) land in the file in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn frames_land_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(&path).unwrap();
+        let mut writer = FsWriter::new(file);
+        let mut expected = Vec::new();
+        for i in 0..3000usize {
+            let len = match i % 5 {
+                0 => 1,
+                1 => 100,
+                2 => SMALL_FRAME,
+                3 => 70 << 10,
+                _ => 3,
+            };
+            let frame: Vec<u8> = (0..len).map(|j| ((i * 31 + j) % 253) as u8).collect();
+            expected.extend_from_slice(&frame);
+            writer.write_bytes(Bytes::from(frame)).await.unwrap();
+        }
+        writer.flush().await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn write_parts_writes_more_parts_than_one_writev_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let file = std::fs::File::create(&path).unwrap();
+        let parts: Vec<Bytes> = (0..5000u32).map(|i| Bytes::from(i.to_be_bytes().to_vec())).collect();
+        write_parts(&file, &parts).unwrap();
+        let want: Vec<u8> = (0..5000u32).flat_map(u32::to_be_bytes).collect();
+        assert_eq!(std::fs::read(&path).unwrap(), want);
     }
 }

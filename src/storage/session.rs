@@ -32,10 +32,11 @@ enum Seal {
 }
 
 impl UploadWriter {
-    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    /// Appends one frame of a body (on the filesystem kept without a copy until written).
+    pub async fn write(&mut self, frame: bytes::Bytes) -> io::Result<()> {
         match &mut self.0 {
-            Writer::Fs(w, _) => w.write(data).await,
-            Writer::S3(w) => w.write(data).await.map_err(s3_io),
+            Writer::Fs(w, _) => w.write_bytes(frame).await,
+            Writer::S3(w) => w.write(&frame).await.map_err(s3_io),
         }
     }
 

@@ -38,7 +38,7 @@ async fn a_checkpoint_never_recorded_leaves_the_recorded_tail_alone() {
     let created = store.create_session(&id).await.unwrap();
     let lock = store.take_session(&id).await.unwrap();
     let mut w = store.resume(lock, &id, 0, created.as_deref(), None).await.unwrap().expect("session");
-    w.write(&first).await.unwrap();
+    w.write(first.clone().into()).await.unwrap();
     let recorded = w.checkpoint().await.unwrap();
     w.committed().await.unwrap();
     assert_eq!(tail_len(&recorded), MIB as u64, "1 MiB stays behind as a tail");
@@ -46,7 +46,7 @@ async fn a_checkpoint_never_recorded_leaves_the_recorded_tail_alone() {
     // A request continues, checkpoints to S3, and dies before the database records it.
     let lock = store.take_session(&id).await.unwrap();
     let mut w = store.resume(lock, &id, MIB as u64, recorded.as_deref(), None).await.unwrap().expect("session");
-    w.write(&unrecorded).await.unwrap();
+    w.write(unrecorded.clone().into()).await.unwrap();
     let never_recorded = w.checkpoint().await.unwrap();
     assert_eq!(tail_len(&never_recorded), (MIB / 2) as u64);
     drop(w);
@@ -54,7 +54,7 @@ async fn a_checkpoint_never_recorded_leaves_the_recorded_tail_alone() {
     // After the restart the session continues from what the database holds.
     let lock = store.take_session(&id).await.unwrap();
     let mut w = store.resume(lock, &id, MIB as u64, recorded.as_deref(), None).await.unwrap().expect("session");
-    w.write(&rest).await.unwrap();
+    w.write(rest.clone().into()).await.unwrap();
     let sealed = store.seal(w).await.unwrap().expect("completes");
     let mut expected = first;
     expected.extend_from_slice(&rest);

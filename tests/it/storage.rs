@@ -35,7 +35,7 @@ async fn upload(store: &BlobStore, parts: &[&[u8]]) -> berth::storage::Sealed {
         drop(last.take());
         let lock = store.take_session(&id).await.unwrap();
         let mut w = store.resume(lock, &id, offset, state.as_deref(), None).await.unwrap().expect("session bytes");
-        w.write(part).await.unwrap();
+        w.write(bytes::Bytes::copy_from_slice(part)).await.unwrap();
         if let Some(s) = w.checkpoint().await.unwrap() {
             state = Some(s);
         }
