@@ -87,6 +87,11 @@ def run_server(kind, args, workdir, block):
         blobs = REPOS["blobs"]
         if kind == "berth":
             phase("logins", lambda: shapes.logins(srv, args.logins))
+            # berth's password-hashing threads give their 12 MiB argon2 buffers back 2 s
+            # after their last job (and jemalloc returns the pages within a second): wait
+            # for that, or the next shapes' peaks (the "1 upload" one among them) start
+            # from the logins' memory, depending on how fast those shapes happen to run.
+            time.sleep(LOGINS_SETTLE_SECS)
         phase("mono", lambda: shapes.push_monolithic(reg, blobs, 1, args.size, block))
         phase("chunked", lambda: shapes.push_chunked(reg, blobs, 2, args.size, args.chunk, block))
         phase("streamed", lambda: shapes.push_streamed(reg, blobs, 3, args.size, block))
@@ -110,6 +115,9 @@ def run_server(kind, args, workdir, block):
         srv.stop()
     return res
 
+
+# After the logins shape (see run_server).
+LOGINS_SETTLE_SECS = 4
 
 SHAPES = ("logins", "mono", "chunked", "streamed", "pull", "big", "parallel", "manifests", "tags")
 
