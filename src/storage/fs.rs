@@ -25,15 +25,15 @@ use crate::{digest::Digest, names::UploadId};
 /// their peak memory stays flat in concurrency. The share is taken again at every write.
 const WRITE_BUDGET: usize = 4 << 20;
 /// Bounds of one write (see [`WRITE_BUDGET`]).
-const WRITE_BUFFER_MIN: usize = 32 << 10;
-const WRITE_BUFFER_MAX: usize = 256 << 10;
+const WRITE_MIN: usize = 32 << 10;
+const WRITE_MAX: usize = 256 << 10;
 /// Filesystem upload writers alive in this process.
 static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How much an upload gathers per write (it holds up to twice that: one write in flight)
 /// while `writers` uploads are open.
-fn write_buffer_size(writers: usize) -> usize {
-    (WRITE_BUDGET / (2 * writers.max(1))).clamp(WRITE_BUFFER_MIN, WRITE_BUFFER_MAX)
+fn write_size(writers: usize) -> usize {
+    (WRITE_BUDGET / (2 * writers.max(1))).clamp(WRITE_MIN, WRITE_MAX)
 }
 
 /// Every this many bytes written, an `fdatasync` starts in the background (at most one at a
@@ -169,7 +169,7 @@ impl FsStore {
     /// The upload's data, streamed (only to re-hash with another algorithm).
     pub async fn upload_stream(&self, id: &UploadId) -> io::Result<BoxStream<'static, io::Result<Bytes>>> {
         let file = File::open(self.path(Key::UploadData(id))).await?;
-        Ok(ReaderStream::with_capacity(file, WRITE_BUFFER_MAX).boxed())
+        Ok(ReaderStream::with_capacity(file, WRITE_MAX).boxed())
     }
 
     /// Moves a verified upload into place under its digest. If the blob is already
@@ -420,7 +420,7 @@ impl FsWriter {
             parts: Vec::new(),
             small: BytesMut::new(),
             gathered: 0,
-            cap: write_buffer_size(writers),
+            cap: write_size(writers),
             writing: None,
             unsynced: 0,
             syncing: None,
@@ -442,7 +442,7 @@ impl FsWriter {
     }
 
     async fn gather_done(&mut self) -> io::Result<()> {
-        if self.gathered >= self.cap { self.write_buffer().await } else { Ok(()) }
+        if self.gathered >= self.cap { self.submit().await } else { Ok(()) }
     }
 
     /// Waits for the write in flight, if any.
@@ -457,7 +457,7 @@ impl FsWriter {
     /// (waited for first, so writes stay in order); starts a background `fdatasync` every
     /// [`SYNC_EVERY`] bytes. The next gathering's size is the budget's share for the
     /// uploads open now.
-    async fn write_buffer(&mut self) -> io::Result<()> {
+    async fn submit(&mut self) -> io::Result<()> {
         if self.gathered == 0 {
             return Ok(());
         }
@@ -468,7 +468,7 @@ impl FsWriter {
         let parts = std::mem::take(&mut self.parts);
         self.unsynced += self.gathered as u64;
         self.gathered = 0;
-        self.cap = write_buffer_size(WRITERS.load(std::sync::atomic::Ordering::Relaxed));
+        self.cap = write_size(WRITERS.load(std::sync::atomic::Ordering::Relaxed));
         let file = self.file.clone();
         self.writing = Some(tokio::task::spawn_blocking(move || write_parts(&file, &parts)));
         if self.unsynced >= SYNC_EVERY {
@@ -495,10 +495,10 @@ impl FsWriter {
         }
     }
 
-    /// Hands buffered bytes to the file (publishing then fsyncs it), and reports a failed
+    /// Hands the gathered frames to the file (publishing then fsyncs it), and reports a failed
     /// background `fdatasync`.
     pub async fn flush(&mut self) -> io::Result<()> {
-        self.write_buffer().await?;
+        self.submit().await?;
         self.written().await?;
         self.sync_done().await
     }
