@@ -19,3 +19,10 @@ pub mod server;
 pub mod state;
 pub mod storage;
 pub mod ui;
+
+/// The cores this process may use (1 if unknown), read once: `available_parallelism`
+/// reads cgroup files on Linux, too slow for the per-frame checks that ask.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
+}

@@ -43,7 +43,7 @@ pub struct PoolSize {
 
 impl Default for PoolSize {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let cores = crate::cores();
         // Waiting costs a job only its two strings, so the queue is long enough for a CI
         // farm's burst of first logins (64 per core), and short enough to bound the wait.
         PoolSize { workers: cores, queue: 64 * cores }

@@ -141,8 +141,7 @@ pub fn default_max_connections(sqlite: bool) -> u32 {
     if !sqlite {
         return 16;
     }
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get) as u32;
-    (2 * cores).clamp(4, 16)
+    (2 * crate::cores() as u32).clamp(4, 16)
 }
 
 /// Current time in unix seconds.

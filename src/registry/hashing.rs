@@ -20,10 +20,7 @@ static RECEIVING: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether a new batch is worth its hand-off: no more uploads receiving than cores.
 fn spare_cores() -> bool {
-    // Read once: `available_parallelism` reads cgroup files on Linux.
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    RECEIVING.load(Ordering::Relaxed) <= cores
+    RECEIVING.load(Ordering::Relaxed) <= crate::cores()
 }
 
 /// A hasher that one request's body goes through (see the module).
