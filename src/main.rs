@@ -30,18 +30,32 @@ fn command() -> clap::Command {
     )
 }
 
-fn init_logging(config: &Config) {
+/// Log lines the writer thread may have queued; past this, request threads wait for it.
+const LOG_QUEUE_LINES: usize = 4096;
+
+/// Logs go to stderr through one writer thread: request threads only format their line and
+/// queue it, and the thread writes what has queued up with one `write` (an access line per
+/// request was a `write` per request under stderr's lock). Lines are never dropped: a full
+/// queue makes the request threads wait, as a blocked stderr did. The guard flushes the
+/// queue when dropped, so it lives as long as `main`.
+fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
     // sqlx logs every statement at info; its errors reach us as errors anyway.
     let default = format!("{},sqlx=warn", config.log.level);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: a log file or journald gets plain text (and the access
     // line costs less without them).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("berth-log")
+        .finish(std::io::BufWriter::with_capacity(64 << 10, std::io::stderr()));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     match config.log.format {
         LogFormat::Text => fmt.init(),
         LogFormat::Json => fmt.json().flatten_event(true).with_current_span(false).init(),
     }
+    guard
 }
 
 #[tokio::main]
@@ -56,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::from_arg_matches(&matches)?;
     let config = Config::load(cli.config.as_deref())?;
-    init_logging(&config);
+    let _log = init_logging(&config);
     match cli.command {
         Command::Serve => {
             let listener = tokio::net::TcpListener::bind(&config.listen)
