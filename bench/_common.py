@@ -12,6 +12,7 @@
 """
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -750,13 +751,13 @@ _WRK_TIME = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 
 def run_wrk(url, headers=None, secs=10, conns=64, threads=2, script=None, script_args=(),
-            timeout_s=30):
+            timeout_s=30, cpus=None):
     """Run wrk against `url`; returns requests/s, total, non-2xx/3xx, socket errors, p50 and
     p99 in ms, the run time and wrk's whole output."""
     wrk = shutil.which("wrk")
     if not wrk:
         raise BenchError("wrk not found (apt-get install -y wrk)")
-    argv = [wrk, f"-t{threads}", f"-c{conns}", f"-d{secs}s", f"--timeout={timeout_s}s", "--latency"]
+    argv = on_cpus(cpus) + [wrk, f"-t{threads}", f"-c{conns}", f"-d{secs}s", f"--timeout={timeout_s}s", "--latency"]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
     if script:
@@ -785,13 +786,13 @@ def run_wrk(url, headers=None, secs=10, conns=64, threads=2, script=None, script
             "p50_ms": lat(50), "p99_ms": lat(99), "output": out}
 
 
-def run_hey(url, headers=None, secs=10, conns=64, method="GET"):
+def run_hey(url, headers=None, secs=10, conns=64, method="GET", cpus=None):
     """Run hey (Debian's wrk 4.1 never sees the end of a HEAD response, so HEAD goes
     through hey); returns requests/s, total, non-2xx, errors, p50 and p99 in ms."""
     hey = shutil.which("hey")
     if not hey:
         raise BenchError("hey not found (apt-get install -y hey)")
-    argv = [hey, "-z", f"{secs}s", "-c", str(conns), "-m", method, "-disable-redirects"]
+    argv = on_cpus(cpus) + [hey, "-z", f"{secs}s", "-c", str(conns), "-m", method, "-disable-redirects"]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
     proc = subprocess.run(argv + [url], capture_output=True, text=True)
@@ -815,6 +816,62 @@ def run_hey(url, headers=None, secs=10, conns=64, method="GET"):
 
 # ---------------------------------------------------------------------------
 # the machine
+
+def core_split():
+    """(the server's CPUs, the load generator's CPUs) for the latency shapes: this process's
+    CPUs halved, the server on the first half; None with fewer than two. On a 2-core machine
+    a load generator sharing the server's cores sets the tail latency itself (nginx serving a
+    static file to `hey -c 64` on shared cores shows p99 ~6 ms), so those shapes give each
+    side its own cores, berth, Distribution and nginx alike."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+def on_cpus(cpus):
+    """The argv prefix that runs a command on `cpus` (util-linux taskset); [] for None."""
+    return ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
+
+
+def pin_tree(pid, cpus):
+    """Every thread of process `pid` and of its descendants onto `cpus`; threads they start
+    later inherit it. A process that has gone meanwhile is skipped."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, FileNotFoundError):
+            pass
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                children = f.read().split()
+        except OSError:
+            children = []
+        for child in children:
+            pin_tree(int(child), cpus)
+
+
+@contextlib.contextmanager
+def server_on_own_cores(pid):
+    """Within the block, the process tree `pid` runs on the server half of `core_split()`;
+    yields the load generator's CPUs (None on one core: nothing is pinned). Afterwards the
+    tree may run on every CPU this process may use again."""
+    split = core_split()
+    if not split:
+        yield None
+        return
+    server, client = split
+    pin_tree(pid, server)
+    try:
+        yield client
+    finally:
+        pin_tree(pid, set(os.sched_getaffinity(0)))
+
 
 def machine_line():
     """cores, RAM, kernel and CPU model, in one line."""

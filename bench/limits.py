@@ -5,14 +5,18 @@ filesystem, and a loopback sendfile GET.
 All three return MB/s (10^6 bytes per second).
 """
 
+import hashlib
 import os
+import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 
-from _common import BenchError, free_port, run_hey, wait_port_closed
+from _common import BenchError, blob_pieces, free_port, run_hey, server_on_own_cores, wait_port_closed
 from shapes import timed_gets
 
 
@@ -45,6 +49,87 @@ def dd_fdatasync_mbs(directory, size):
     return (count << 20) / 1e6 / dt, path
 
 
+
+def bare_receiver_mbs(directory, size, block, repeat=3):
+    """What a push can reach here without any registry: the bench's client sending blob
+    pieces as `Registry.send_streaming` does (one `sendall` each) to a receiver in this
+    process that does only what every push must, pipelined over the cores: receive (256 KiB
+    `recv_into`), SHA-256 on one thread (hashlib, that is OpenSSL), write on another, then
+    `fdatasync`. recv, hashing and write release the GIL, so the threads run in parallel.
+    Median MB/s of `repeat` runs, from connect to the end of the fdatasync."""
+    runs = []
+    for _ in range(repeat):
+        runs.append(_bare_receive(directory, size, block))
+    return sorted(runs)[len(runs) // 2]
+
+
+def _bare_receive(directory, size, block):
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    path = os.path.join(directory, "bare-receiver.bin")
+    failed = []
+
+    def receive():
+        try:
+            conn, _ = lsock.accept()
+            hashq, writeq = queue.Queue(8), queue.Queue(8)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+            def drain(q, use):
+                while (piece := q.get()) is not None:
+                    use(piece)
+
+            h = hashlib.sha256()
+            hasher = threading.Thread(target=drain, args=(hashq, h.update))
+            writer = threading.Thread(target=drain, args=(writeq, lambda b: os.write(fd, b)))
+            hasher.start()
+            writer.start()
+            # a ring of buffers: one is filled again only once both threads are past it
+            # (each queue holds 8, each thread works on one)
+            ring = [bytearray(256 << 10) for _ in range(24)]
+            got = pieces = 0
+            while got < size:
+                buf = ring[pieces % len(ring)]
+                pieces += 1
+                n = conn.recv_into(buf)
+                if not n:
+                    break
+                got += n
+                piece = memoryview(buf)[:n]
+                hashq.put(piece)
+                writeq.put(piece)
+            hashq.put(None)
+            writeq.put(None)
+            hasher.join()
+            writer.join()
+            os.fdatasync(fd)
+            os.close(fd)
+            conn.close()
+            if got != size:
+                failed.append(f"bare receiver got {got} of {size} bytes")
+        except OSError as e:
+            failed.append(f"bare receiver: {e}")
+
+    t = threading.Thread(target=receive)
+    t.start()
+    try:
+        t0 = time.perf_counter()
+        with socket.create_connection(lsock.getsockname()) as s:
+            for piece in blob_pieces(0, 0, size, block):
+                s.sendall(piece)
+            t.join()
+        dt = time.perf_counter() - t0
+    finally:
+        t.join()
+        lsock.close()
+        if os.path.exists(path):
+            os.unlink(path)
+    if failed:
+        raise BenchError(failed[0])
+    return size / 1e6 / dt
+
+
 NGINX_CONF = """\
 daemon off;
 master_process off;
@@ -73,8 +158,8 @@ def sendfile_ceiling_mbs(path, workdir, hey_secs=0):
     """GET of the file at `path` from nginx (sendfile on, one worker, started here on a
     free port and stopped by PID), with the same client and method as the blob pulls.
     With `hey_secs`, the same nginx then answers `hey` HEADs of a 1 KiB file at 64
-    connections for that long: the latency floor of the manifest HEAD shape on this
-    machine (the load generator shares its cores). Returns (MB/s, hey's figures or None),
+    connections for that long, nginx and hey on separate cores as the servers and hey are in
+    the manifest shape: the latency floor of that shape on this machine. Returns (MB/s, hey's figures or None),
     or (None, None) when nginx is not installed (apt-get install -y nginx-light)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if not nginx:
@@ -107,7 +192,9 @@ def sendfile_ceiling_mbs(path, workdir, hey_secs=0):
             with open(small, "wb") as f:
                 f.write(os.urandom(1024))
             try:
-                hey = run_hey(f"http://127.0.0.1:{port}/hey-floor.json", secs=hey_secs, conns=64, method="HEAD")
+                with server_on_own_cores(proc.pid) as cpus:
+                    hey = run_hey(f"http://127.0.0.1:{port}/hey-floor.json", secs=hey_secs, conns=64,
+                                  method="HEAD", cpus=cpus)
             finally:
                 os.unlink(small)
         return mbs, hey

@@ -6,7 +6,7 @@ bench/logins.py. Writes bench/RESULTS.md (keeping its "## Profiles" section).
     python3 bench/run.py              # the sizes, 2 rounds (about 20 minutes)
     python3 bench/run.py --quick      # small sizes, same shapes (under 3 minutes)
 
-Per round: the limits (openssl sha256, dd conv=fdatasync, nginx sendfile GET), then each
+Per round: the limits (openssl sha256, dd conv=fdatasync, a bare receiver, nginx sendfile GET), then each
 server once (the order alternates between rounds), one server process for all its shapes:
   logins     berth only: N users created, N concurrent Basic-auth GET /token as N users,
              then N at once as one user
@@ -16,7 +16,8 @@ server once (the order alternates between rounds), one server process for all it
   pull       GET of that blob, 3 times (median)
   big        BIG as one streamed PATCH
   parallel   P clients at once, each pushing B blobs of PSIZE (POST, streamed PATCH, PUT)
-  manifests  64 connections, one manifest by tag: GET with wrk, GET and HEAD with hey
+  manifests  64 connections, one manifest by tag: GET with wrk, GET and HEAD with hey;
+             the server on half the cores, wrk/hey on the other half
   tags       T tags created by wrk (16 connections), a page at T/10 and at T, the full list
   idle       the server's RSS after IDLE seconds without load
 berth gets one bearer token (pull,push on every repository used) and sends it with every
@@ -141,9 +142,11 @@ def short(out):
     return ", ".join(parts) or "ok"
 
 
-def run_limits(args, workdir, sha):
+def run_limits(args, workdir, sha, block):
     out = {"sha256": sha}
     out["dd"], path = limits.dd_fdatasync_mbs(workdir, args.size)
+    if wanted(args, "mono") or wanted(args, "streamed"):
+        out["receiver"] = limits.bare_receiver_mbs(workdir, args.size, block)
     try:
         out["sendfile"], hey = limits.sendfile_ceiling_mbs(path, workdir, args.wrk_secs if wanted(args, "manifests") else 0)
     finally:
@@ -151,6 +154,7 @@ def run_limits(args, workdir, sha):
     out["hey_head_p99"] = hey and hey["p99_ms"]
     out["hey_head_rps"] = hey and hey["rate"]
     log(f"limits: sha256 {out['sha256']:.0f} MB/s, dd fdatasync {out['dd']:.0f} MB/s, "
+        f"bare receiver {out.get('receiver') or 0:.0f} MB/s, "
         f"sendfile GET {out['sendfile'] or 0:.0f} MB/s, nginx HEAD p99 (hey) {out['hey_head_p99'] or 0:.2f} ms")
     return out
 
@@ -221,7 +225,7 @@ def main():
             rdir = os.path.join(root, f"round{rnd + 1}")
             os.makedirs(rdir)
             log(f"round {rnd + 1}/{args.rounds}: {', '.join(order)}")
-            lims.append(run_limits(args, rdir, limits.sha256_mbs(args.sha_secs)))
+            lims.append(run_limits(args, rdir, limits.sha256_mbs(args.sha_secs), block))
             for kind in order:
                 wdir = os.path.join(rdir, kind)
                 try:

@@ -22,7 +22,8 @@ import threading
 import time
 
 from _common import (BenchError, HTTPFailure, add_query, blob_digest, blob_pieces, fast_get, header,
-                     loc_path, run_hey, run_parallel, run_wrk, sha256_digest)
+                     loc_path, run_hey, run_parallel, run_wrk, server_on_own_cores,
+                     sha256_digest)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -143,7 +144,9 @@ def put_manifest(reg, name, tag, body):
 
 def manifest_load(srv, reg, name, secs, conns):
     """At `conns` connections, one manifest by tag: GET with wrk, then GET and HEAD with hey
-    (Debian's wrk cannot do HEAD; hey's GET shows how much of the gap is the tool)."""
+    (Debian's wrk cannot do HEAD; hey's GET shows how much of the gap is the tool). The
+    server and the load generator each run on their own half of the cores
+    (`_common.server_on_own_cores`)."""
     body = image_manifest(reg, name)
     put_manifest(reg, name, "latest", body)
     status, rh, data = reg.request("GET", f"/v2/{name}/manifests/latest", headers={"Accept": OCI_MANIFEST})
@@ -152,11 +155,12 @@ def manifest_load(srv, reg, name, secs, conns):
     url = f"http://{srv.host}:{srv.port}/v2/{name}/manifests/latest"
     hdrs = {"Accept": OCI_MANIFEST, **reg.auth_headers()}
     out = {}
-    runs = (("get", lambda: run_wrk(url, hdrs, secs=secs, conns=conns)),
-            ("get_hey", lambda: run_hey(url, hdrs, secs=secs, conns=conns)),
-            ("head", lambda: run_hey(url, hdrs, secs=secs, conns=conns, method="HEAD")))
+    runs = (("get", lambda cpus: run_wrk(url, hdrs, secs=secs, conns=conns, cpus=cpus)),
+            ("get_hey", lambda cpus: run_hey(url, hdrs, secs=secs, conns=conns, cpus=cpus)),
+            ("head", lambda cpus: run_hey(url, hdrs, secs=secs, conns=conns, method="HEAD", cpus=cpus)))
     for method, run in runs:
-        w = run()
+        with server_on_own_cores(srv.pid) as cpus:
+            w = run(cpus)
         if w["non2xx"] or w["socket_errors"] or not w["total"]:
             raise BenchError(f"manifest {method}: {w['total']} requests, {w['non2xx']} non-2xx, "
                              f"{w['socket_errors']} socket errors\n{w['output']}")
