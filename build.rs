@@ -10,6 +10,8 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SOURCE_COMMIT");
+    // sqlx::migrate! embeds migrations/ at compile time; a new migration must rebuild.
+    println!("cargo:rerun-if-changed=migrations");
     // Rebuild when HEAD moves: HEAD itself, the branch it names, and packed refs (paths
     // from git, so linked worktrees work too).
     for path in [git(&["rev-parse", "--git-path", "HEAD"]), git(&["rev-parse", "--git-path", "packed-refs"])]

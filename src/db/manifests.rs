@@ -225,3 +225,32 @@ pub async fn lookup(db: &Db, name: &str, tag: Option<&str>, digest: Option<&str>
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deleting a manifest, its cascade to tags and the collector's "still tagged" check all
+    /// look tags up by digest; without an index that read every tag of the repository.
+    #[tokio::test]
+    async fn tags_of_a_digest_are_found_through_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        for query in [
+            "SELECT name FROM tags WHERE repo_id = 1 AND digest = 'sha256:0' ORDER BY name",
+            "DELETE FROM tags WHERE repo_id = 1 AND digest = 'sha256:0'",
+            "SELECT 1 FROM tags t WHERE t.repo_id = 1 AND t.digest = 'sha256:0'",
+        ] {
+            let plan = explain(&db, query).await;
+            assert!(plan.contains("tags_digest"), "{query}: {plan}");
+        }
+    }
+
+    /// SQLite's plan for `query`, its steps joined by "; ".
+    async fn explain(db: &Db, query: &str) -> String {
+        use sqlx::Row;
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {query}")).fetch_all(&db.pool).await.unwrap();
+        rows.iter().map(|r| r.try_get::<String, _>(3).unwrap()).collect::<Vec<_>>().join("; ")
+    }
+}
