@@ -108,13 +108,17 @@ pub(super) async fn write(tx: &mut AnyConnection, m: &NewManifest, t: i64) -> Re
     Ok(Put::Stored)
 }
 
-/// The tags pointing at a manifest.
+/// The tags pointing at a manifest, by name. Sorted here: asked for `ORDER BY name`, SQLite
+/// would walk every tag of the repository in the primary key's order instead of using
+/// `tags_digest`.
 pub async fn tags_of(db: &Db, repo_id: i64, digest: &str) -> Result<Vec<String>, DbError> {
-    sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name")
+    let mut tags: Vec<String> = sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = $1 AND digest = $2")
         .bind(repo_id)
         .bind(digest)
         .fetch_all(&db.pool)
-        .await
+        .await?;
+    tags.sort_unstable();
+    Ok(tags)
 }
 
 /// Deletes a manifest with its tags and references, inside the caller's transaction;
@@ -238,13 +242,54 @@ mod tests {
         let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
         db.migrate().await.unwrap();
         for query in [
-            "SELECT name FROM tags WHERE repo_id = 1 AND digest = 'sha256:0' ORDER BY name",
+            "SELECT name FROM tags WHERE repo_id = 1 AND digest = 'sha256:0'",
             "DELETE FROM tags WHERE repo_id = 1 AND digest = 'sha256:0'",
             "SELECT 1 FROM tags t WHERE t.repo_id = 1 AND t.digest = 'sha256:0'",
         ] {
             let plan = explain(&db, query).await;
             assert!(plan.contains("tags_digest"), "{query}: {plan}");
         }
+    }
+
+    /// A database made before `tags_digest` keeps its tags through that migration (SQLite
+    /// rebuilds the table), and deleting a manifest still takes its tags along.
+    #[tokio::test]
+    async fn tags_survive_the_migration_that_indexes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display())).await.unwrap();
+        // The migrations before 0008, read from the source tree.
+        let older = dir.path().join("older");
+        std::fs::create_dir(&older).unwrap();
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap().to_string_lossy().as_ref() < "0008" {
+                std::fs::copy(&path, older.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        sqlx::migrate::Migrator::new(older.as_path()).await.unwrap().run(&db.pool).await.unwrap();
+        for sql in [
+            "INSERT INTO collections (id, name, private, created_at) VALUES (1, 'c', 0, 0)",
+            "INSERT INTO repositories (id, collection_id, name, created_at) VALUES (7, 1, 'c/r', 0)",
+            "INSERT INTO manifests (repo_id, digest, media_type, content, size, created_at) VALUES (7, 'sha256:a', 'm', x'7b7d', 2, 0)",
+            "INSERT INTO manifests (repo_id, digest, media_type, content, size, created_at) VALUES (7, 'sha256:b', 'm', x'7b7d', 2, 0)",
+            "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES (7, 'v2', 'sha256:a', 5), (7, 'v1', 'sha256:a', 4), (7, 'x', 'sha256:b', 6)",
+        ] {
+            sqlx::query(sql).execute(&db.pool).await.unwrap();
+        }
+        db.migrate().await.unwrap();
+        assert_eq!(tags_of(&db, 7, "sha256:a").await.unwrap(), ["v1", "v2"]);
+        let updated: i64 = sqlx::query_scalar("SELECT updated_at FROM tags WHERE repo_id = 7 AND name = 'x'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(updated, 6);
+        let mut conn = db.pool.acquire().await.unwrap();
+        assert!(delete(&mut conn, 7, "sha256:a").await.unwrap());
+        drop(conn);
+        assert!(tags_of(&db, 7, "sha256:a").await.unwrap().is_empty());
+        sqlx::query("DELETE FROM manifests WHERE repo_id = 7 AND digest = 'sha256:b'").execute(&db.pool).await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tags").fetch_one(&db.pool).await.unwrap();
+        assert_eq!(left, 0, "the cascade from manifests still reaches tags");
     }
 
     /// SQLite's plan for `query`, its steps joined by "; ".
