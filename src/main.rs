@@ -6,6 +6,7 @@ use anyhow::Context;
 use berth::{
     cli::{Cli, Command, ConfigCommand, run_management},
     config::{Config, LogFormat},
+    ops::logout,
     server,
 };
 use clap::{CommandFactory, FromArgMatches};
@@ -30,26 +31,16 @@ fn command() -> clap::Command {
     )
 }
 
-/// Log lines the writer thread may have queued; past this, request threads wait for it.
-const LOG_QUEUE_LINES: usize = 4096;
-
-/// Logs go to stderr through one writer thread: request threads only format their line and
-/// queue it, and the thread writes what has queued up with one `write` (an access line per
-/// request was a `write` per request under stderr's lock). Lines are never dropped: a full
-/// queue makes the request threads wait, as a blocked stderr did. The guard flushes the
-/// queue when dropped, so it lives as long as `main`.
-fn init_logging(config: &Config) -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr in batches (`berth::ops::logout`); the guard writes what is left when
+/// dropped, so it lives as long as `main`.
+fn init_logging(config: &Config) -> logout::FlushOnDrop<std::io::Stderr> {
     // sqlx logs every statement at info; its errors reach us as errors anyway.
     let default = format!("{},sqlx=warn", config.log.level);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only on a terminal: a log file or journald gets plain text (and the access
     // line costs less without them).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("berth-log")
-        .finish(std::io::BufWriter::with_capacity(64 << 10, std::io::stderr()));
+    let (writer, guard) = logout::Batched::start(std::io::stderr());
     let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     match config.log.format {
         LogFormat::Text => fmt.init(),

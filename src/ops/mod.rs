@@ -10,6 +10,7 @@ pub mod context;
 pub mod health;
 pub mod limits;
 pub mod listen;
+pub mod logout;
 pub mod metrics;
 pub mod tls;
 
