@@ -54,7 +54,7 @@ pub struct FlushOnDrop<W: Write + Send + 'static> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks leaves plain bytes behind; carry on with them.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<W: Write + Send + 'static> Shared<W> {
@@ -98,7 +98,11 @@ impl<W: Write + Send + 'static> Batched<W> {
             .spawn(move || {
                 let mut stop = lock(&flusher.stop);
                 loop {
-                    stop = flusher.wake.wait_timeout(stop, FLUSH_EVERY).unwrap_or_else(|e| e.into_inner()).0;
+                    stop = flusher
+                        .wake
+                        .wait_timeout(stop, FLUSH_EVERY)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
                     let end = *stop;
                     drop(stop);
                     // Nowhere to report a failed log write; the next batch tries again.
