@@ -5,6 +5,7 @@
     python3 bench/profile.py parallel               # perf record -g during 64 parallel pushes
     python3 bench/profile.py parallel --tool massif # valgrind --tool=massif over the same pushes
     python3 bench/profile.py parallel --tool rss    # VmRSS every 10 ms during the pushes
+    python3 bench/profile.py parallel --tool strace # count and wall time of the syncs and sleeps
     python3 bench/profile.py pull|tags|logins|streamed  # 1 GiB pull (3 GETs), 10,000 tags,
                                       # cached Basic-auth GET /token (wrk), 1 GiB streamed PATCH
 
@@ -38,6 +39,12 @@ class ValgrindBerth(Berth):
         return ["valgrind", "--tool=massif", f"--massif-out-file={self.massif_out}", self.binary, "serve"]
 
 
+# What --tool strace counts: the syncs, the sleeps (SQLite's busy handler sleeps while
+# another connection holds the write lock) and the directory changes around them.
+STRACE_MODE = os.environ.get("STRACE_MODE", "-c -w").split()
+STRACE_CALLS = "fsync,fdatasync,clock_nanosleep,nanosleep,rename,renameat2,mkdir,mkdirat,unlinkat"
+
+
 def prepare(args, srv, reg, block):
     """What a shape needs before the profiler starts: the blob a pull reads."""
     if args.shape == "pull":
@@ -66,7 +73,7 @@ def run_shape(args, srv, reg, block, prepared):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("shape", choices=["manifests", "parallel", "pull", "tags", "logins", "streamed"])
-    p.add_argument("--tool", choices=["perf", "massif", "rss"], default="perf")
+    p.add_argument("--tool", choices=["perf", "massif", "rss", "strace"], default="perf")
     p.add_argument("--berth-bin", default=DEFAULT_BERTH_BIN)
     p.add_argument("--out", default=None)
     p.add_argument("--secs", type=int, default=10, help="wrk seconds for manifests")
@@ -104,6 +111,14 @@ def main():
             perf = subprocess.Popen(["perf", "record", *cg, "-o", data, "-p", str(srv.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
+        elif args.tool == "strace":
+            # Only the syscalls that wait on the disk or sleep, so the others run untraced
+            # (--seccomp-bpf); -w: wall time per call, the time a request waited.
+            data = os.path.join(out, f"strace-{args.shape}.txt")
+            perf = subprocess.Popen(["strace", "-f", *STRACE_MODE, "--seccomp-bpf", "-o", data,
+                                     "-e", f"trace={STRACE_CALLS}", "-p", str(srv.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         elif args.tool == "rss":
             def sample():
                 while not stop.is_set():
@@ -121,6 +136,11 @@ def main():
             for t, rss, anon, file, threads in samples[::max(1, len(samples) // 40)]:
                 print(f"  {t - samples[0][0]:6.2f} s  VmRSS {rss:7.1f} MiB (anon {anon:6.1f}, file {file:5.1f})"
                       f"  threads {threads:4.0f}")
+        if perf and args.tool == "strace":
+            perf.send_signal(signal.SIGINT)
+            perf.wait(timeout=60)
+            perf = None
+            print(open(data).read())
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)

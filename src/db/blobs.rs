@@ -1,6 +1,8 @@
 //! Blob rows and their links to repositories.
 
-use super::{Db, DbError, Tx, now, repos::CatalogScope};
+use sqlx::AnyConnection;
+
+use super::{Db, DbError, now, repos::CatalogScope};
 
 /// Size of the blob if it is linked in the repository.
 pub async fn size_in_repo(db: &Db, repo_id: i64, digest: &str) -> Result<Option<i64>, DbError> {
@@ -34,36 +36,37 @@ pub async fn size(db: &Db, digest: &str) -> Result<Option<i64>, DbError> {
 
 /// Records a verified blob stored at `key` (S3; `None` on the filesystem) and links it
 /// into the repository. The first row for a digest wins: returns the key it records, so a
-/// caller whose own copy lost can delete it. A row fsck marked lost is taken over.
-pub async fn insert_and_link(
-    db: &Db,
-    digest: &str,
-    size: i64,
-    key: Option<&str>,
-    repo_id: i64,
-) -> Result<Option<String>, DbError> {
-    let mut tx: Tx = db.begin().await?;
+/// caller whose own copy lost can delete it. A row fsck marked lost is taken over. Through
+/// [`super::writer::Writer`], which commits it.
+pub(super) async fn insert_and_link(conn: &mut AnyConnection, b: &NewBlob) -> Result<Option<String>, DbError> {
     sqlx::query(
         "INSERT INTO blobs (digest, size, storage_key, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) \
          DO UPDATE SET size = excluded.size, storage_key = excluded.storage_key, created_at = excluded.created_at, \
          lost_at = NULL WHERE blobs.lost_at IS NOT NULL",
     )
-    .bind(digest)
-    .bind(size)
-    .bind(key)
+    .bind(&b.digest)
+    .bind(b.size)
+    .bind(b.key.as_deref())
     .bind(now())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    link_in(&mut tx, digest, repo_id).await?;
-    let winner: Option<String> =
-        sqlx::query_scalar("SELECT storage_key FROM blobs WHERE digest = $1").bind(digest).fetch_one(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(winner)
+    link_in(conn, &b.digest, b.repo_id).await?;
+    sqlx::query_scalar("SELECT storage_key FROM blobs WHERE digest = $1").bind(&b.digest).fetch_one(conn).await
+}
+
+/// A verified blob to record (see [`insert_and_link`]).
+#[derive(Clone, Debug)]
+pub struct NewBlob {
+    pub digest: String,
+    pub size: i64,
+    /// Where it is stored (S3), `None` on the filesystem.
+    pub key: Option<String>,
+    pub repo_id: i64,
 }
 
 /// Links a stored blob into the repository, or refreshes the link's time (garbage
 /// collection keeps young links); false if the blob is not stored (any more).
-async fn link_in(tx: &mut Tx<'_>, digest: &str, repo_id: i64) -> Result<bool, DbError> {
+async fn link_in(conn: &mut AnyConnection, digest: &str, repo_id: i64) -> Result<bool, DbError> {
     let r = sqlx::query(
         "INSERT INTO repo_blobs (repo_id, digest, created_at) \
          SELECT $1, b.digest, $3 FROM blobs b WHERE b.digest = $2 AND b.lost_at IS NULL \
@@ -72,7 +75,7 @@ async fn link_in(tx: &mut Tx<'_>, digest: &str, repo_id: i64) -> Result<bool, Db
     .bind(repo_id)
     .bind(digest)
     .bind(now())
-    .execute(&mut **tx)
+    .execute(conn)
     .await?;
     Ok(r.rows_affected() > 0)
 }

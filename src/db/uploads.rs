@@ -1,6 +1,8 @@
 //! Durable upload sessions: offset, hash state and the store's own session state (S3
 //! multipart id and parts) as of the last flushed chunk.
 
+use sqlx::AnyConnection;
+
 use super::{Db, DbError, now};
 
 /// A session as recorded.
@@ -11,26 +13,30 @@ pub struct UploadRow {
     pub store_state: Option<String>,
 }
 
-pub async fn insert(
-    db: &Db,
-    id: &str,
-    repo: &str,
-    subject: &str,
-    hash_state: &[u8],
-    store_state: Option<&str>,
-) -> Result<(), DbError> {
+/// A new session's row (see [`insert`]).
+#[derive(Clone, Debug)]
+pub struct NewUpload {
+    pub id: String,
+    pub repo: String,
+    pub subject: String,
+    pub hash_state: Vec<u8>,
+    pub store_state: Option<String>,
+}
+
+/// Records a new session at offset 0. Through [`super::writer::Writer`], which commits it.
+pub(super) async fn insert(conn: &mut AnyConnection, new: &NewUpload) -> Result<(), DbError> {
     let t = now();
     sqlx::query(
         "INSERT INTO uploads (id, repo_name, subject, upload_offset, hash_state, store_state, created_at, updated_at) \
          VALUES ($1, $2, $3, 0, $4, $5, $6, $6)",
     )
-    .bind(id)
-    .bind(repo)
-    .bind(subject)
-    .bind(hash_state)
-    .bind(store_state)
+    .bind(&new.id)
+    .bind(&new.repo)
+    .bind(&new.subject)
+    .bind(&new.hash_state)
+    .bind(new.store_state.as_deref())
     .bind(t)
-    .execute(&db.pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -48,35 +54,37 @@ pub async fn get(db: &Db, id: &str, repo: &str, subject: &str) -> Result<Option<
     Ok(row.map(|(offset, hash_state, store_state)| UploadRow { offset, hash_state, store_state }))
 }
 
-/// Moves the session from `old` to `new` offset (keeping the store state when `None`);
-/// false if another writer got there first.
-pub async fn advance(
-    db: &Db,
-    id: &str,
-    old: i64,
-    new: i64,
-    hash_state: &[u8],
-    store_state: Option<&str>,
-) -> Result<bool, DbError> {
+/// A session's move to a new offset (see [`advance`]).
+#[derive(Clone, Debug)]
+pub struct Advance {
+    pub id: String,
+    pub old: i64,
+    pub new: i64,
+    pub hash_state: Vec<u8>,
+    /// `None`: keep the recorded store state.
+    pub store_state: Option<String>,
+}
+
+/// Moves the session from `old` to `new` offset; false if another writer got there first.
+/// Through [`super::writer::Writer`].
+pub(super) async fn advance(conn: &mut AnyConnection, a: &Advance) -> Result<bool, DbError> {
     let r = sqlx::query(
         "UPDATE uploads SET upload_offset = $3, hash_state = $4, store_state = COALESCE($5, store_state), \
          updated_at = $6 WHERE id = $1 AND upload_offset = $2",
     )
-    .bind(id)
-    .bind(old)
-    .bind(new)
-    .bind(hash_state)
-    .bind(store_state)
+    .bind(&a.id)
+    .bind(a.old)
+    .bind(a.new)
+    .bind(&a.hash_state)
+    .bind(a.store_state.as_deref())
     .bind(now())
-    .execute(&db.pool)
+    .execute(conn)
     .await?;
     Ok(r.rows_affected() == 1)
 }
 
-/// Deletes the session; returns its store state if it existed.
-pub async fn delete(db: &Db, id: &str) -> Result<Option<Option<String>>, DbError> {
-    sqlx::query_scalar("DELETE FROM uploads WHERE id = $1 RETURNING store_state")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await
+/// Deletes the session; returns its store state if it existed. Through
+/// [`super::writer::Writer`].
+pub(super) async fn delete(conn: &mut AnyConnection, id: &str) -> Result<Option<Option<String>>, DbError> {
+    sqlx::query_scalar("DELETE FROM uploads WHERE id = $1 RETURNING store_state").bind(id).fetch_optional(conn).await
 }

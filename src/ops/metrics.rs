@@ -35,6 +35,9 @@ pub const INTERNAL_ERRORS: &str = "berth_internal_errors_total";
 pub const DIRECTORY_CHECKS: &str = "berth_directory_checks_total";
 pub const DIRECTORY_DURATION: &str = "berth_directory_check_duration_seconds";
 pub const ALLOCATOR: &str = "berth_allocator_bytes";
+pub const DB_COMMITS: &str = "berth_db_group_commits_total";
+pub const DB_WRITES: &str = "berth_db_group_writes_total";
+pub const DB_COMMIT_DURATION: &str = "berth_db_group_commit_duration_seconds";
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -50,7 +53,8 @@ pub fn install() -> Option<PrometheusHandle> {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.into()), LATENCY_BUCKETS)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full(GC_DURATION.into()), GC_BUCKETS))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DIRECTORY_DURATION.into()), LATENCY_BUCKETS));
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DIRECTORY_DURATION.into()), LATENCY_BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DB_COMMIT_DURATION.into()), LATENCY_BUCKETS));
             let handle = match builder.and_then(metrics_exporter_prometheus::PrometheusBuilder::install_recorder) {
                 Ok(h) => h,
                 Err(e) => {
@@ -93,6 +97,13 @@ fn describe() {
     describe_counter!(DIRECTORY_CHECKS, "Directory (LDAP) checks by kind and result");
     describe_histogram!(DIRECTORY_DURATION, metrics::Unit::Seconds, "Duration of directory (LDAP) checks");
     describe_counter!(INTERNAL_ERRORS, "Internal errors by source (database, storage, other)");
+    describe_counter!(DB_COMMITS, "Group commits of the database writer, by result");
+    describe_counter!(DB_WRITES, "Writes (manifests, tags, upload sessions, blob records) in group commits");
+    describe_histogram!(
+        DB_COMMIT_DURATION,
+        metrics::Unit::Seconds,
+        "Time of one group commit, from its transaction's start to the durable commit"
+    );
     describe_gauge!(
         ALLOCATOR,
         metrics::Unit::Bytes,
@@ -222,6 +233,13 @@ pub fn request(family: &'static str, method: &'static str, status: u16, secs: f6
     if bytes_out > 0 {
         counter!(SENT, "family" => family).increment(bytes_out);
     }
+}
+
+/// One group commit of the database writer: how many writes it carried, how long it took.
+pub fn db_group_commit(writes: usize, secs: f64, ok: bool) {
+    counter!(DB_COMMITS, "result" => if ok { "ok" } else { "error" }).increment(1);
+    counter!(DB_WRITES).increment(writes as u64);
+    histogram!(DB_COMMIT_DURATION).record(secs);
 }
 
 pub fn upload_started() {

@@ -351,7 +351,7 @@ impl Registry {
         for gc::StaleUpload { id, store_state } in gc::stale_uploads(&self.db, now - ttl_secs as i64).await? {
             let Ok(id) = id.parse::<UploadId>() else { continue };
             if !dry_run {
-                db::uploads::delete(&self.db, id.as_str()).await?;
+                self.writer.end_upload(id.as_str()).await?;
                 self.store.drop_session(&id, store_state.as_deref()).await?;
             }
             report.uploads_expired += 1;

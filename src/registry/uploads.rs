@@ -93,7 +93,14 @@ impl Registry {
         let id = UploadId::new_random();
         let store_state = self.store.create_session(&id).await?;
         let hash_state = Hasher::new(algorithm).to_state();
-        uploads::insert(&self.db, id.as_str(), repo.as_str(), &caller.sub, &hash_state, store_state.as_deref()).await?;
+        let new = uploads::NewUpload {
+            id: id.as_str().to_owned(),
+            repo: repo.as_str().to_owned(),
+            subject: caller.sub.clone(),
+            hash_state,
+            store_state,
+        };
+        self.writer.start_upload(new).await?;
         Ok(UploadState { id, offset: 0 })
     }
 
@@ -246,7 +253,9 @@ impl Registry {
     ) -> Result<()> {
         let store_state = writer.checkpoint().await?;
         let hash_state = hasher.to_state();
-        if uploads::advance(&self.db, id.as_str(), old as i64, new as i64, &hash_state, store_state.as_deref()).await? {
+        let advance =
+            uploads::Advance { id: id.as_str().to_owned(), old: old as i64, new: new as i64, hash_state, store_state };
+        if self.writer.advance_upload(advance).await? {
             if let Err(e) = writer.committed().await {
                 // Only garbage is left behind: the session's next completion removes it.
                 tracing::warn!(upload = %id, error = %e, "could not remove a superseded tail");
@@ -294,19 +303,25 @@ impl Registry {
         let actual =
             if same_algorithm { hasher.finish() } else { self.rehash(&sealed, size, expected.algorithm()).await? };
         if actual != *expected {
-            uploads::delete(&self.db, id.as_str()).await?;
+            self.writer.end_upload(id.as_str()).await?;
             self.store.discard(sealed).await?;
             return Err(RegistryError::DigestInvalid(format!("content digest is {actual}, not {expected}")));
         }
         self.store.commit(sealed, expected, |l| self.record_blob(expected, size, repo_id, l)).await?;
-        uploads::delete(&self.db, id.as_str()).await?;
+        self.writer.end_upload(id.as_str()).await?;
         Ok(())
     }
 
     /// Writes the row of a published blob at `location` and links it into the repository;
     /// returns where the blob is (the first row for a digest wins).
     async fn record_blob(&self, digest: &Digest, size: u64, repo_id: i64, location: Location) -> Result<Location> {
-        let winner = blobs::insert_and_link(&self.db, digest.as_str(), size as i64, location.record(), repo_id).await?;
+        let new = blobs::NewBlob {
+            digest: digest.as_str().to_owned(),
+            size: size as i64,
+            key: location.record().map(str::to_owned),
+            repo_id,
+        };
+        let winner = self.writer.record_blob(new).await?;
         Ok(Location::from_record(digest, winner))
     }
 
@@ -353,7 +368,7 @@ impl Registry {
     }
 
     pub(super) async fn discard_upload(&self, id: &UploadId) -> Result<()> {
-        let store_state = uploads::delete(&self.db, id.as_str()).await?.flatten();
+        let store_state = self.writer.end_upload(id.as_str()).await?.flatten();
         self.store.drop_session(id, store_state.as_deref()).await?;
         Ok(())
     }
