@@ -172,20 +172,22 @@ impl FsStore {
         Ok(ReaderStream::with_capacity(file, WRITE_MAX).boxed())
     }
 
-    /// Moves a verified upload into place under its digest. If the blob is already
-    /// stored (same digest, same bytes) the upload is simply dropped.
-    pub async fn upload_publish(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
+    /// Moves a verified upload into place under its digest, after making its bytes durable
+    /// (skipped when its last checkpoint already did and nothing came since). If the blob
+    /// is already stored (same digest, same bytes) the upload is simply dropped.
+    pub async fn upload_publish(&self, id: &UploadId, digest: &Digest, writer: &mut FsWriter) -> io::Result<()> {
         let target = self.path(Key::Blob(digest));
         if fs::try_exists(&target).await? {
             return self.upload_delete(id).await;
         }
         let parent = target.parent().map(Path::to_owned).unwrap_or_else(|| self.root.clone());
         create_dirs(&self.root, &parent).await?;
-        let src = self.path(Key::UploadData(id));
-        // The data was fdatasync'ed by the writer; sync_all also covers the length.
-        File::open(&src).await?.sync_all().await?;
-        fs::rename(&src, &target).await?;
-        // fsync the directory so the rename itself survives a crash.
+        // fdatasync covers the bytes and the length, all a blob is; the rename then needs
+        // the directory's sync.
+        if !writer.synced {
+            writer.sync().await?;
+        }
+        fs::rename(self.path(Key::UploadData(id)), &target).await?;
         sync_dir(&parent).await?;
         self.upload_delete(id).await
     }
@@ -334,10 +336,16 @@ impl FsLock {
                 file.set_len(offset)?;
             }
             file.seek(SeekFrom::Start(offset))?;
-            Ok(Some(file))
+            // The bytes up to the offset were fdatasync'ed before it was recorded; a cut
+            // file's new length is not durable yet.
+            Ok(Some((file, len == offset)))
         })
         .await?;
-        Ok(file.map(FsWriter::new))
+        Ok(file.map(|(file, synced)| {
+            let mut writer = FsWriter::new(file);
+            writer.synced = synced;
+            writer
+        }))
     }
 }
 
@@ -392,6 +400,9 @@ pub struct FsWriter {
     unsynced: u64,
     /// The background `fdatasync` in flight, if any.
     syncing: Option<JoinHandle<io::Result<()>>>,
+    /// Every byte handed to this writer is durable (the last [`FsWriter::sync`] came after
+    /// the last frame).
+    synced: bool,
 }
 
 /// Frames shorter than this are copied together rather than kept one by one.
@@ -424,11 +435,16 @@ impl FsWriter {
             writing: None,
             unsynced: 0,
             syncing: None,
+            synced: false,
         }
     }
 
     /// Appends a frame of the body, kept without a copy unless it is small.
     pub async fn write_bytes(&mut self, frame: Bytes) -> io::Result<()> {
+        if frame.is_empty() {
+            return Ok(());
+        }
+        self.synced = false;
         self.gathered += frame.len();
         if frame.len() < SMALL_FRAME {
             self.small.extend_from_slice(&frame);
@@ -509,6 +525,7 @@ impl FsWriter {
         let file = self.file.clone();
         blocking(move || file.sync_data()).await?;
         self.unsynced = 0;
+        self.synced = true;
         Ok(())
     }
 }
@@ -546,6 +563,38 @@ mod tests {
         }
         writer.flush().await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    /// Publishing syncs the file only if some byte may not be durable: not after a
+    /// checkpoint with nothing since, nor when a request resumes a file that ends at the
+    /// recorded offset; but after any new byte, and when resuming cut the file back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_knows_whether_its_bytes_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).await.unwrap();
+        let id: UploadId = UploadId::new_random();
+        store.upload_create(&id).await.unwrap();
+        let mut w = store.upload_lock(&id).await.unwrap().into_writer(0).await.unwrap().unwrap();
+        assert!(w.synced, "an empty session holds nothing to sync");
+        w.write_bytes(Bytes::from_static(b"abc")).await.unwrap();
+        assert!(!w.synced);
+        w.sync().await.unwrap();
+        assert!(w.synced);
+        w.write_bytes(Bytes::new()).await.unwrap();
+        assert!(w.synced, "an empty frame changes nothing");
+        w.write_bytes(Bytes::from_static(b"de")).await.unwrap();
+        w.flush().await.unwrap();
+        assert!(!w.synced, "flushed is not durable");
+        drop(w);
+        let w = store.upload_lock(&id).await.unwrap().into_writer(5).await.unwrap().unwrap();
+        assert!(w.synced, "resumed where the file ends");
+        drop(w);
+        let mut w = store.upload_lock(&id).await.unwrap().into_writer(3).await.unwrap().unwrap();
+        assert!(!w.synced, "the cut is not durable yet");
+        let digest: Digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse().unwrap();
+        store.upload_publish(&id, &digest, &mut w).await.unwrap();
+        assert!(w.synced);
+        assert_eq!(std::fs::read(store.path(Key::Blob(&digest))).unwrap(), b"abc");
     }
 
     #[test]

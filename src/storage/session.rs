@@ -140,7 +140,8 @@ impl BlobStore {
     pub async fn seal(&self, writer: UploadWriter) -> io::Result<Option<Sealed>> {
         match writer.0 {
             Writer::Fs(mut w, id) => {
-                // Not fsynced here: committing fsyncs the file before its rename.
+                // Not synced here: committing syncs the file before its rename (unless the
+                // last checkpoint did and no byte came since).
                 w.flush().await?;
                 Ok(Some(Sealed(Seal::File(id, w))))
             }
@@ -198,9 +199,9 @@ impl BlobStore {
         E: From<io::Error>,
     {
         match (&self.backend, sealed.0) {
-            (Backend::Fs(fs), Seal::File(id, _lock)) => {
+            (Backend::Fs(fs), Seal::File(id, mut writer)) => {
                 let winner = record(Location(Place::File(digest.clone()))).await?;
-                fs.upload_publish(&id, digest).await?;
+                fs.upload_publish(&id, digest, &mut writer).await?;
                 Ok(winner)
             }
             (Backend::S3(s3), Seal::Object(key)) => {
