@@ -6,6 +6,7 @@
     python3 bench/profile.py parallel --tool massif # valgrind --tool=massif over the same pushes
     python3 bench/profile.py parallel --tool rss    # VmRSS every 10 ms during the pushes
     python3 bench/profile.py parallel --tool strace # count and wall time of the syncs and sleeps
+                                      # (STRACE_MODE=-T: every such call with its time)
     python3 bench/profile.py pull|tags|logins|streamed  # 1 GiB pull (3 GETs), 10,000 tags,
                                       # cached Basic-auth GET /token (wrk), 1 GiB streamed PATCH
 
@@ -140,7 +141,9 @@ def main():
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)
             perf = None
-            print(open(data).read())
+            if "-c" in STRACE_MODE:
+                print(open(data).read())
+            print(f"wrote {data}")
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)
