@@ -10,6 +10,7 @@
 
 use std::sync::OnceLock;
 
+use futures_util::FutureExt as _;
 use sqlx::Acquire as _;
 use tokio::sync::{mpsc, oneshot};
 
@@ -192,12 +193,21 @@ async fn write_batches(db: Db, mut queue: mpsc::Receiver<Job>, commits: std::syn
                 outcomes.push(outcome);
             }
             tx.commit().await
-        }
-        .await;
+        };
+        // A panic inside one batch (none is known; sqlx or a driver could) fails that batch's
+        // writes, not every later one: the task, the only writer, goes on.
+        let committed = match std::panic::AssertUnwindSafe(committed).catch_unwind().await {
+            Ok(committed) => committed,
+            Err(_) => {
+                tracing::error!(writes = jobs.len(), "the database writer panicked; its batch is not committed");
+                outcomes.clear();
+                Err(DbError::WorkerCrashed)
+            }
+        };
         commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::ops::metrics::db_group_commit(jobs.len(), started.elapsed().as_secs_f64(), committed.is_ok());
         if let Err(e) = &committed {
-            tracing::warn!(error = %e, writes = jobs.len(), "committing manifest and tag writes failed");
+            tracing::warn!(error = %e, writes = jobs.len(), "committing a batch of database writes failed");
         }
         let mut outcomes = outcomes.into_iter();
         for job in jobs.drain(..) {

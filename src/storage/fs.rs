@@ -121,7 +121,10 @@ impl FsStore {
         fs::try_exists(self.path(Key::Blob(digest))).await
     }
 
-    /// Creates a session's directory and empty file, durably (see [`create_dirs`]).
+    /// Creates a session's directory and empty file. Not durably: a session at offset 0
+    /// whose file a crash lost is an empty one ([`Self::upload_lock`] makes it again), and
+    /// the first checkpoint past 0 syncs the entries ([`FsWriter::checkpoint`]). A blob
+    /// pushed with POST then one PUT thus never syncs its session's directories.
     pub async fn upload_create(&self, id: &UploadId) -> io::Result<()> {
         self.upload_lock(id).await.map(drop)
     }
@@ -136,22 +139,23 @@ impl FsStore {
     /// the second gets `WouldBlock`. A crashed writer's lock goes with its process.
     pub async fn upload_lock(&self, id: &UploadId) -> io::Result<FsLock> {
         let path = self.path(Key::UploadData(id));
+        let dir = self.path(Key::UploadDir(id));
         let file = match OpenOptions::new().write(true).open(&path).await {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let dir = self.path(Key::UploadDir(id));
-                create_dirs(&self.root, &dir).await?;
+                match fs::create_dir(&dir).await {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
                 // Never `truncate`: another request may have created and written it just now.
-                let f = OpenOptions::new().write(true).create(true).truncate(false).open(&path).await?;
-                sync_dir(&dir).await?;
-                f
+                OpenOptions::new().write(true).create(true).truncate(false).open(&path).await?
             }
             Err(e) => return Err(e),
         };
         // A non-blocking flock: cheap enough to call on the async thread.
         let file = file.into_std().await;
         match file.try_lock() {
-            Ok(()) => Ok(FsLock { file }),
+            Ok(()) => Ok(FsLock { file, dir }),
             Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::from(io::ErrorKind::WouldBlock)),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
@@ -318,6 +322,8 @@ impl FsStore {
 /// A session's file, locked for one request.
 pub struct FsLock {
     file: std::fs::File,
+    /// The session's directory (`uploads/<id>`).
+    dir: PathBuf,
 }
 
 impl FsLock {
@@ -326,7 +332,7 @@ impl FsLock {
     /// when the file is shorter than `offset`: recorded bytes are lost, and the file is
     /// never zero-extended to hide that.
     pub async fn into_writer(self, offset: u64) -> io::Result<Option<FsWriter>> {
-        let mut file = self.file;
+        let FsLock { mut file, dir } = self;
         let file = blocking(move || {
             let len = file.metadata()?.len();
             if len < offset {
@@ -344,6 +350,8 @@ impl FsLock {
         Ok(file.map(|(file, synced)| {
             let mut writer = FsWriter::new(file);
             writer.synced = synced;
+            // A checkpoint past 0 synced the session's entries; before one, nothing did.
+            writer.unlinked = (offset == 0).then_some(dir);
             writer
         }))
     }
@@ -403,6 +411,9 @@ pub struct FsWriter {
     /// Every byte handed to this writer is durable (the last [`FsWriter::sync`] came after
     /// the last frame).
     synced: bool,
+    /// The session's directory, while its entry and the file's may not be durable (see
+    /// [`FsStore::upload_create`]).
+    unlinked: Option<PathBuf>,
 }
 
 /// Frames shorter than this are copied together rather than kept one by one.
@@ -436,6 +447,7 @@ impl FsWriter {
             unsynced: 0,
             syncing: None,
             synced: false,
+            unlinked: None,
         }
     }
 
@@ -519,7 +531,20 @@ impl FsWriter {
         self.sync_done().await
     }
 
-    /// Makes everything written so far durable (before the offset is recorded).
+    /// Makes everything written so far durable, the session's file and directory entries
+    /// included, so that the offset can be recorded: a session's recorded bytes survive a
+    /// crash.
+    pub async fn checkpoint(&mut self) -> io::Result<()> {
+        self.sync().await?;
+        if let Some(dir) = &self.unlinked {
+            sync_dir(dir).await?;
+            sync_dir(dir.parent().unwrap_or(dir)).await?;
+            self.unlinked = None;
+        }
+        Ok(())
+    }
+
+    /// Makes the bytes written so far durable (what publishing needs before its rename).
     pub async fn sync(&mut self) -> io::Result<()> {
         self.flush().await?;
         let file = self.file.clone();
@@ -567,7 +592,8 @@ mod tests {
 
     /// Publishing syncs the file only if some byte may not be durable: not after a
     /// checkpoint with nothing since, nor when a request resumes a file that ends at the
-    /// recorded offset; but after any new byte, and when resuming cut the file back.
+    /// recorded offset; but after any new byte, and when resuming cut the file back. The
+    /// session's directory entries are synced by its first checkpoint past offset 0.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_writer_knows_whether_its_bytes_are_durable() {
         let dir = tempfile::tempdir().unwrap();
@@ -576,10 +602,14 @@ mod tests {
         store.upload_create(&id).await.unwrap();
         let mut w = store.upload_lock(&id).await.unwrap().into_writer(0).await.unwrap().unwrap();
         assert!(w.synced, "an empty session holds nothing to sync");
+        assert!(w.unlinked.is_some(), "a new session's entries are not synced");
         w.write_bytes(Bytes::from_static(b"abc")).await.unwrap();
         assert!(!w.synced);
         w.sync().await.unwrap();
         assert!(w.synced);
+        assert!(w.unlinked.is_some(), "publishing needs only the bytes");
+        w.checkpoint().await.unwrap();
+        assert!(w.unlinked.is_none(), "a checkpoint syncs the entries too");
         w.write_bytes(Bytes::new()).await.unwrap();
         assert!(w.synced, "an empty frame changes nothing");
         w.write_bytes(Bytes::from_static(b"de")).await.unwrap();
@@ -588,6 +618,7 @@ mod tests {
         drop(w);
         let w = store.upload_lock(&id).await.unwrap().into_writer(5).await.unwrap().unwrap();
         assert!(w.synced, "resumed where the file ends");
+        assert!(w.unlinked.is_none(), "past offset 0, a checkpoint synced the entries");
         drop(w);
         let mut w = store.upload_lock(&id).await.unwrap().into_writer(3).await.unwrap().unwrap();
         assert!(!w.synced, "the cut is not durable yet");

@@ -44,7 +44,7 @@ impl UploadWriter {
     /// record with the offset (`None`: nothing beyond the offset).
     pub async fn checkpoint(&mut self) -> io::Result<Option<String>> {
         match &mut self.0 {
-            Writer::Fs(w, _) => w.sync().await.map(|()| None),
+            Writer::Fs(w, _) => w.checkpoint().await.map(|()| None),
             Writer::S3(w) => {
                 let state = w.checkpoint().await.map_err(s3_io)?;
                 serde_json::to_string(&state).map(Some).map_err(io::Error::other)
