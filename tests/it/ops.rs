@@ -131,6 +131,10 @@ async fn metrics_after_traffic() {
     at_least("berth_gc_passes_total", &[("result", "ok")], 1.0);
     at_least("berth_gc_blobs_removed_total", &[], 1.0);
     at_least("berth_gc_duration_seconds_count", &[], 1.0);
+    // Two pushes: each session's insert, blob record and delete went through the writer.
+    at_least("berth_db_group_commits_total", &[("result", "ok")], 1.0);
+    at_least("berth_db_group_writes_total", &[], 6.0);
+    at_least("berth_db_group_commit_duration_seconds_count", &[], 1.0);
     assert!(sample(&m, "berth_uploads_in_flight", &[]).is_some(), "{m}");
     assert!(m.contains("# TYPE berth_http_request_duration_seconds histogram"), "{m}");
     // No repository name ever becomes a label.
