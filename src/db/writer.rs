@@ -1,12 +1,12 @@
-//! Group commit for the registry's frequent writes: manifests, tags, upload sessions and
-//! blob records. With durable commits, each commit waits for a sync of the database log; a
-//! CI pushing many tags or layers at once would pay one sync per write. And on SQLite,
-//! connections writing at once do not queue: all but one sleep in SQLite's busy handler (1,
-//! 2, 5, … 100 ms) and retry, so the lock sits idle while they sleep. One writer task takes
-//! every write that is waiting, runs each in its own savepoint of one transaction, and
-//! commits them together. Each write still gets its own outcome: a refused one is rolled
-//! back to its savepoint and leaves the others in. A write returns only once the commit
-//! holding it is durable.
+//! Group commit for the registry's frequent writes: manifests and tags, and on SQLite also
+//! upload sessions and blob records (PostgreSQL: see `Writer::session_write`). With durable
+//! commits, each commit waits for a sync of the database log; a CI pushing many tags or
+//! layers at once would pay one sync per write. And on SQLite, connections writing at once
+//! do not queue: all but one sleep in SQLite's busy handler (1, 2, 5, … 100 ms) and retry,
+//! so the lock sits idle while they sleep. One writer task takes every write that is
+//! waiting, runs each in its own savepoint of one transaction, and commits them together.
+//! Each write still gets its own outcome: a refused one is rolled back to its savepoint and
+//! leaves the others in. A write returns only once the commit holding it is durable.
 
 use std::sync::OnceLock;
 
@@ -129,7 +129,7 @@ impl Writer {
 
     /// Records a new upload session.
     pub async fn start_upload(&self, new: NewUpload) -> Result<(), DbError> {
-        match self.write(Write::StartUpload(new), Box::new(|| ())).await? {
+        match self.session_write(Write::StartUpload(new)).await? {
             Outcome::Started => Ok(()),
             other => Err(other.mismatch()),
         }
@@ -137,7 +137,7 @@ impl Writer {
 
     /// Moves a session to a new offset; false if it was not at the old one.
     pub async fn advance_upload(&self, a: Advance) -> Result<bool, DbError> {
-        match self.write(Write::AdvanceUpload(a), Box::new(|| ())).await? {
+        match self.session_write(Write::AdvanceUpload(a)).await? {
             Outcome::Advanced(moved) => Ok(moved),
             other => Err(other.mismatch()),
         }
@@ -145,7 +145,7 @@ impl Writer {
 
     /// Deletes a session's row; its store state if it existed.
     pub async fn end_upload(&self, id: &str) -> Result<Option<Option<String>>, DbError> {
-        match self.write(Write::EndUpload(id.to_owned()), Box::new(|| ())).await? {
+        match self.session_write(Write::EndUpload(id.to_owned())).await? {
             Outcome::Ended(state) => Ok(state),
             other => Err(other.mismatch()),
         }
@@ -154,10 +154,25 @@ impl Writer {
     /// Records a verified blob and links it into its repository; the storage key the row
     /// holds.
     pub async fn record_blob(&self, b: NewBlob) -> Result<Option<String>, DbError> {
-        match self.write(Write::RecordBlob(b), Box::new(|| ())).await? {
+        match self.session_write(Write::RecordBlob(b)).await? {
             Outcome::Recorded(key) => Ok(key),
             other => Err(other.mismatch()),
         }
+    }
+
+    /// An upload session's or blob record's write. On SQLite, in the next group commit. On
+    /// PostgreSQL, in its own transaction: the server queues row locks and groups
+    /// concurrent commits itself, while a batch would hold the locks of all its writes until
+    /// its commit, so two replicas batching the same blobs in opposite orders could
+    /// deadlock.
+    async fn session_write(&self, write: Write) -> Result<Outcome, DbError> {
+        if !self.db.postgres {
+            return self.write(write, Box::new(|| ())).await;
+        }
+        let mut tx = self.db.begin().await?;
+        let outcome = run(&mut tx, &write, now()).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// Performs `write` in the next group commit; `after_commit` runs once that commit is
